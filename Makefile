@@ -1,0 +1,60 @@
+# mlx-report developer tasks: make venv | sysdeps | test | report | bench | clean
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+BUILD := build
+APT_LOG := /tmp/mlx-report-apt.log
+
+# The report target runs this; the real report command replaces it later.
+REPORT_CMD ?= $(VENV)/bin/mlx-report summary samples/resnet.py --input 1,3,224,224
+
+.PHONY: venv sysdeps test report bench clean
+
+venv: $(STAMP)
+
+# Reinstall only when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	@{ $(VPY) -m pip install --disable-pip-version-check --upgrade pip && \
+	   $(VPY) -m pip install --disable-pip-version-check -e '.[test]'; } > $(VENV)/install.log 2>&1 \
+	  || { cat $(VENV)/install.log >&2; echo "error: pip install failed (log: $(VENV)/install.log)" >&2; exit 1; }
+	@touch $@
+	@echo "venv ready: $(VENV)"
+
+# Graphviz `dot` plus fonts for vector output; never fails when it cannot install.
+sysdeps:
+	@if command -v dot >/dev/null 2>&1 && { [ "$$(uname -s)" = Darwin ] || \
+	    fc-list 2>/dev/null | grep -qiE 'liberation|dejavu'; }; then \
+	  exit 0; \
+	elif [ "$$(uname -s)" = Darwin ]; then \
+	  if command -v brew >/dev/null 2>&1; then brew install graphviz >/dev/null; \
+	  else echo "warning: Graphviz 'dot' not found and Homebrew missing; install graphviz for diagrams" >&2; fi; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing graphviz and fonts (apt-get)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  { apt-get update && apt-get install -y --no-install-recommends graphviz \
+	    fonts-liberation2 fonts-dejavu-core libharfbuzz-subset0 poppler-utils; } > $(APT_LOG) 2>&1 \
+	    || { cat $(APT_LOG) >&2; echo "warning: apt-get failed; diagrams need graphviz" >&2; }; \
+	elif ! command -v dot >/dev/null 2>&1; then \
+	  echo "warning: Graphviz 'dot' not found; install graphviz (e.g. apt-get install graphviz) for diagrams" >&2; \
+	fi
+
+test: venv sysdeps
+	@$(VPY) -m pytest -q tests
+
+report: venv sysdeps
+	@mkdir -p $(BUILD)
+	$(REPORT_CMD)
+
+bench: venv
+	@$(VPY) bench/run.py
+
+clean:
+	@rm -rf $(BUILD) .pytest_cache .hypothesis *.egg-info
+	@find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

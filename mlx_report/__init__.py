@@ -1,0 +1,8 @@
+"""mlx-report: see an MLX model — shapes, parameters, MACs and memory of one lazy trace."""
+
+from .graph import ModelGraph
+from .summary import ModelSummary, summary
+from .trace import trace
+
+__version__ = "0.1.0"
+__all__ = ["ModelGraph", "ModelSummary", "summary", "trace", "__version__"]

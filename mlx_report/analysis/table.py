@@ -1,0 +1,128 @@
+"""The summary table's rows: depth limit, folding and per-row figures, unformatted.
+
+A row whose children are shown gives its own params and self MACs ("--" when
+zero); a row shown without its children gives its subtree totals. So the visible
+rows of an unfolded table add up to the model totals. A folded row (×N) gives the
+combined totals of its N blocks; the rows beneath it describe one block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..graph import ModelGraph, Shape
+from .folding import Fold, find_folds
+
+
+@dataclass
+class TableRow:
+    """One row of the summary table, with raw numbers; renderers format them."""
+
+    node_id: str
+    depth: int
+    prefix: str                  # tree glyphs, e.g. "│    └─"
+    name: str                    # path relative to the parent row
+    path: str
+    type: str
+    count: int                   # N for a folded run of N blocks, else 1
+    input_shapes: list[Shape]
+    output_shapes: list[Shape]
+    dtypes: list[str]
+    params: int | None           # None when shown in the children instead
+    params_percent: float | None
+    macs: int | None
+    trainable: str               # "True", "False", "Partial" or "--"
+    config: str
+    reused: bool
+    error: str | None = None
+    expanded: bool = False       # its children are rows of the table
+
+
+@dataclass
+class Table:
+    rows: list[TableRow]
+    folded: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def _local_name(graph: ModelGraph, node_id: str) -> str:
+    d = graph.node(node_id)
+    parent = d["parent"]
+    if parent is None:
+        return graph.model_name
+    parent_path = graph.node(parent)["path"]
+    path = d["path"]
+    if parent_path and path.startswith(parent_path + "."):
+        return path[len(parent_path) + 1:]
+    return path
+
+
+def _trainable(d: dict) -> str:
+    learnable = d.get("params", 0) - d.get("running_stat_params", 0)  # running stats are state
+    if not learnable:
+        return "--"
+    if d.get("trainable_params") == learnable:
+        return "True"
+    return "False" if not d.get("trainable_params") else "Partial"
+
+
+def build_table(graph: ModelGraph, depth: int = 3, fold: bool = True) -> Table:
+    """Rows of the calls at depth <= `depth`, with identical sibling runs folded."""
+    folds = find_folds(graph) if fold else {}
+    total_params = graph.totals.params or 1
+    rows: list[TableRow] = []
+    used_fold = False
+
+    def visible_children(node_id: str) -> list[str]:
+        if graph.node(node_id)["depth"] >= depth:
+            return []
+        out = []
+        for child in graph.children(node_id):
+            f: Fold | None = folds.get(child)
+            if f is None or f.first == child:
+                out.append(child)
+        return out
+
+    def visit(node_id: str, lead: str, is_last: bool, is_root: bool, count: int) -> None:
+        nonlocal used_fold
+        d = graph.node(node_id)
+        kids = visible_children(node_id)
+        fold_here = folds.get(node_id)
+        n = fold_here.count if fold_here and fold_here.first == node_id else 1
+        used_fold |= n > 1
+        members = fold_here.members if n > 1 else (node_id,)
+        reused = d["call_index"] > 0
+        if n > 1:
+            params = sum(graph.node(m).get("params", 0) for m in members)
+            macs = sum(graph.node(m).get("macs_total", 0) for m in members)
+        elif kids:
+            params, macs = d.get("params_own", 0) or None, d.get("macs_self", 0) or None
+        else:
+            params, macs = d.get("params", 0), d.get("macs_total", 0)
+        if reused and params is not None:
+            params = None
+        prefix = "" if is_root else lead + ("└─" if is_last else "├─")
+        rows.append(TableRow(
+            node_id=node_id, depth=d["depth"], prefix=prefix, name=_local_name(graph, node_id),
+            path=d["path"], type=d["type"], count=n,
+            input_shapes=[tuple(s) for s in d["input_shapes"]],
+            output_shapes=[tuple(s) for s in d["output_shapes"]],
+            dtypes=list(dict.fromkeys(d["output_dtypes"])),
+            params=params,
+            params_percent=(100.0 * params / total_params) if params else None,
+            macs=macs, trainable=_trainable(d), config=d.get("config", ""),
+            reused=reused, error=d.get("error"), expanded=bool(kids),
+        ))
+        child_lead = "" if is_root else lead + ("    " if is_last else "│    ")
+        for i, child in enumerate(kids):
+            visit(child, child_lead, i == len(kids) - 1, False, 1)
+
+    if "c0" in graph.graph:
+        visit("c0", "", True, True, 1)
+    notes = []
+    if used_fold:
+        notes.append("×N: N identical consecutive blocks folded into one row with their "
+                     "combined params and MACs; the rows beneath describe one block.")
+    if any(r.reused for r in rows):
+        notes.append("(reused): a further call of a module already listed; its params count once.")
+    return Table(rows=rows, folded=used_fold, notes=notes)

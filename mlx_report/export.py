@@ -1,0 +1,111 @@
+"""Lossless JSON of a ModelGraph, and its reverse, so reports can be rebuilt from archives.
+
+The format is documented in docs/schema.md. Keys keep a fixed order and every
+number is an integer, so the same graph always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+import networkx as nx
+
+from .graph import ModelGraph, TensorInfo, Totals
+
+SCHEMA_VERSION = 1
+
+CONVENTIONS = {
+    "mac": "one multiply-accumulate; matmul (..,M,K)x(..,K,N) = batch*M*N*K; "
+           "convolution = prod(output shape) * kernel volume * input channels per group",
+    "flops": "2 x MACs; elementwise, reduction and normalisation FLOPs are reported apart "
+             "as elementwise_flops",
+    "params": "unique arrays counted once; quantized weights as logical (unpacked) elements; "
+              "BatchNorm running statistics are non-trainable and also given apart",
+    "activation_bytes": "sum of output bytes of leaf module calls",
+    "peak_activation_bytes": "peak of live activation arrays over one inference pass, "
+                             "each array freed after its last use",
+    "self_total": "self = work in the call's own code; total = self + totals of its child calls",
+}
+
+_CALL_KEYS = (
+    "path", "paths", "type", "call_index", "depth", "parent", "children", "module_index",
+    "config", "signature", "input_shapes", "input_dtypes", "output_shapes", "output_dtypes",
+    "output_bytes", "params", "params_own", "trainable_params", "running_stat_params",
+    "param_bytes", "macs_self", "macs_total", "elementwise_flops_self",
+    "elementwise_flops_total", "uncounted", "returns_from", "start", "end", "error",
+)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples to lists, recursively, for JSON."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def graph_to_dict(graph: ModelGraph) -> dict[str, Any]:
+    """Every node, edge, tensor and total of the graph as plain JSON data."""
+    g = graph.graph
+    layers = []
+    for node_id in graph.calls():
+        d = g.nodes[node_id]
+        layers.append({"id": node_id, **{k: _plain(d.get(k)) for k in _CALL_KEYS}})
+    inputs = [{"id": n, **_plain({k: g.nodes[n][k] for k in ("name", "shapes", "dtypes", "nbytes")})}
+              for n in graph.inputs()]
+    outputs = [{"id": n, **_plain({k: g.nodes[n][k] for k in ("name", "shapes", "dtypes", "nbytes")})}
+               for n in graph.outputs()]
+    edges = [{"source": u, "target": v, "shapes": _plain(d["shapes"]), "dtypes": list(d["dtypes"])}
+             for u, v, d in g.edges(data=True)]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "model": {"name": graph.model_name, "type": graph.model_type},
+        "meta": _plain(graph.meta),
+        "conventions": CONVENTIONS,
+        "totals": asdict(graph.totals),
+        "inputs": inputs,
+        "outputs": outputs,
+        "layers": layers,
+        "edges": edges,
+        "tensors": [_plain(asdict(t)) for t in graph.tensors],
+        "uncounted_ops": dict(graph.uncounted_ops),
+    }
+
+
+def to_json(graph: ModelGraph) -> str:
+    """Deterministic JSON text of the graph (2-space indent, trailing newline)."""
+    return json.dumps(graph_to_dict(graph), indent=2, ensure_ascii=False) + "\n"
+
+
+def _tuples(shapes: list) -> list[tuple[int, ...]]:
+    return [tuple(s) for s in shapes]
+
+
+def graph_from_dict(data: dict[str, Any]) -> ModelGraph:
+    """Rebuild a ModelGraph from `graph_to_dict` output."""
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(f"unsupported schema_version {data.get('schema_version')!r} "
+                         f"(this mlx-report reads {SCHEMA_VERSION})")
+    g = nx.DiGraph()
+    for item in data["inputs"]:
+        g.add_node(item["id"], kind="input", name=item["name"], shapes=_tuples(item["shapes"]),
+                   dtypes=item["dtypes"], nbytes=item["nbytes"])
+    for layer in data["layers"]:
+        attrs = {k: layer.get(k) for k in _CALL_KEYS}
+        for key in ("input_shapes", "output_shapes"):
+            attrs[key] = _tuples(attrs[key])
+        g.add_node(layer["id"], kind="call", **attrs)
+    for item in data["outputs"]:
+        g.add_node(item["id"], kind="output", name=item["name"], shapes=_tuples(item["shapes"]),
+                   dtypes=item["dtypes"], nbytes=item["nbytes"])
+    for e in data["edges"]:
+        g.add_edge(e["source"], e["target"], shapes=_tuples(e["shapes"]), dtypes=e["dtypes"])
+    tensors = [TensorInfo(**{**t, "shape": tuple(t["shape"])}) for t in data["tensors"]]
+    return ModelGraph(
+        graph=g, model_name=data["model"]["name"], model_type=data["model"]["type"],
+        tensors=tensors, totals=Totals(**data["totals"]),
+        uncounted_ops=dict(data["uncounted_ops"]), meta=dict(data.get("meta", {})),
+    )

@@ -1,0 +1,113 @@
+"""The terminal summary: a torchinfo-style hierarchical table and totals, via rich."""
+
+from __future__ import annotations
+
+import io
+from typing import Sequence
+
+from rich import box
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from ..analysis.table import Table, TableRow
+from ..graph import ModelGraph
+from .format import fmt_bytes, fmt_int, fmt_percent, fmt_shapes, fmt_si
+
+# Column id -> (header, cell function, right-aligned)
+COLUMNS = {
+    "input_shape": ("Input Shape", lambda r: fmt_shapes(r.input_shapes), False),
+    "output_shape": ("Output Shape", lambda r: fmt_shapes(r.output_shapes), False),
+    "params": ("Param #", lambda r: "(reused)" if r.reused else fmt_int(r.params), True),
+    "params_percent": ("Param %", lambda r: "--" if r.reused else fmt_percent(r.params_percent), True),
+    "macs": ("MACs", lambda r: fmt_int(r.macs), True),
+    "trainable": ("Trainable", lambda r: r.trainable, False),
+    "config": ("Config", lambda r: r.config or "--", False),
+    "dtype": ("Dtype", lambda r: ",".join(r.dtypes) or "--", False),
+}
+DEFAULT_COLUMNS = ("input_shape", "output_shape", "params", "params_percent", "macs", "trainable")
+# torchinfo's column names, accepted as aliases.
+ALIASES = {
+    "input_size": "input_shape", "output_size": "output_shape", "num_params": "params",
+    "mult_adds": "macs", "kernel_size": "config",
+}
+
+
+def resolve_columns(columns: Sequence[str]) -> tuple[str, ...]:
+    """Canonical column ids; unknown names raise ValueError listing the valid ones."""
+    out = []
+    for name in columns:
+        key = ALIASES.get(name, name)
+        if key not in COLUMNS:
+            raise ValueError(f"unknown column {name!r} (choose from {', '.join(COLUMNS)})")
+        out.append(key)
+    return tuple(out)
+
+
+def row_label(row: TableRow) -> str:
+    if row.depth == 0:  # the model itself
+        label = row.type if row.name == row.type else f"{row.name} ({row.type})"
+    else:
+        label = f"{row.prefix}{row.name} ({row.type})"
+    if row.count > 1:
+        label += f" ×{row.count}"
+    if row.error:
+        label += "  ✗ FAILED"
+    return label
+
+
+def totals_lines(graph: ModelGraph) -> list[str]:
+    """The figures below the table."""
+    t = graph.totals
+    non_trainable = f"Non-trainable params: {fmt_int(t.non_trainable_params)}"
+    if t.running_stat_params:
+        non_trainable += (f" (of which BatchNorm running stats: {fmt_int(t.running_stat_params)}; "
+                          f"total without them: {fmt_int(t.params - t.running_stat_params)})")
+    estimated = t.param_bytes + t.input_bytes + t.peak_activation_bytes
+    lines = [
+        f"Total params: {fmt_int(t.params)} ({fmt_si(t.params)})",
+        f"Trainable params: {fmt_int(t.trainable_params)}",
+        non_trainable,
+        f"Total MACs: {fmt_si(t.macs)} ({fmt_int(t.macs)})",
+        f"Total FLOPs: {fmt_si(t.flops)} (2 × MACs; elementwise FLOPs counted apart: "
+        f"{fmt_si(t.elementwise_flops)})",
+    ]
+    if graph.uncounted_ops:
+        ops = ", ".join(f"{k} ×{v}" for k, v in graph.uncounted_ops.items())
+        lines.append(f"Uncounted ops (no cost rule): {ops}")
+    lines += [
+        "",
+        f"Input size: {fmt_bytes(t.input_bytes)}",
+        f"Activations (sum of leaf outputs): {fmt_bytes(t.activation_bytes)}",
+        f"Peak live activations (estimate): {fmt_bytes(t.peak_activation_bytes)}",
+        f"Params size: {fmt_bytes(t.param_bytes)}",
+        f"Estimated total (params + input + peak activations): {fmt_bytes(estimated)}",
+        "Sizes in SI units: 1 MB = 10^6 bytes.",
+    ]
+    return lines
+
+
+def render_text(graph: ModelGraph, table: Table, columns: Sequence[str] = DEFAULT_COLUMNS,
+                width: int | None = None) -> str:
+    """The full summary as plain text (no colour), deterministic for golden tests."""
+    columns = resolve_columns(columns)
+    rt = RichTable(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
+    rt.add_column("Layer (type)", no_wrap=True)
+    for key in columns:
+        header, _, right = COLUMNS[key]
+        rt.add_column(header, justify="right" if right else "left", no_wrap=True)
+    for row in table.rows:
+        rt.add_row(row_label(row), *(COLUMNS[k][1](row) for k in columns))
+    buf = io.StringIO()
+    console = Console(file=buf, width=width or 10_000, color_system=None, legacy_windows=False,
+                      force_terminal=False, highlight=False, emoji=False)
+    console.print(rt)
+    table_text = "\n".join(line.rstrip() for line in buf.getvalue().splitlines())
+    table_width = max((len(line) for line in table_text.splitlines()), default=40)
+    rule = "=" * table_width
+    parts = [rule, table_text, rule]
+    parts += totals_lines(graph)
+    if table.notes:
+        parts.append(rule)
+        parts += table.notes
+    parts.append(rule)
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,108 @@
+"""Tracing: one lazy forward pass of an `nn.Module` into a ModelGraph."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlx.nn as nn
+
+from ..errors import TraceError
+from ..graph import ModelGraph, Totals
+from .call_costs import count_calls
+from .params import collect_tensors, module_param_figures, own_params
+from .tracer import ForwardError, Tracer, run_trace
+
+__all__ = ["trace", "TraceFailed"]
+
+
+class TraceFailed(TraceError):
+    """The forward pass raised; `graph` holds the calls recorded up to the failure."""
+
+    def __init__(self, message: str, graph: ModelGraph, node_id: str | None, original: BaseException):
+        super().__init__(message)
+        self.graph = graph
+        self.node_id = node_id
+        self.original = original
+
+
+def trace(model: nn.Module, *inputs: Any, name: str | None = None, **kw_inputs: Any) -> ModelGraph:
+    """Trace one lazy forward pass of `model` on example inputs; evaluate nothing."""
+    try:
+        tracer, _ = run_trace(model, inputs, kw_inputs)
+    except ForwardError as e:
+        tracer = e.tracer
+        graph = _build_graph(tracer, model, name, count_costs=False)
+        raise TraceFailed(_failure_message(graph, e.node_id, e.original), graph,
+                          e.node_id, e.original) from e.original
+    return _build_graph(tracer, model, name, count_costs=True)
+
+
+def _failure_message(graph: ModelGraph, node_id: str | None, error: BaseException) -> str:
+    """One short paragraph: where it failed, with which shapes, and the original error."""
+    text = f"{type(error).__name__}: {error}".strip().replace("\n", " ")
+    if node_id is None:
+        return f"the forward pass raised outside any module call: {text}"
+    node = graph.node(node_id)
+    shapes = ", ".join(_fmt_shape(s, d) for s, d in zip(node["input_shapes"], node["input_dtypes"]))
+    path = node["path"] or "(model)"
+    return (f"forward pass failed in {path} ({node['type']}) with input shapes "
+            f"[{shapes}]: {text}")
+
+
+def _fmt_shape(shape: tuple[int, ...], dtype: str) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ")" + ("" if dtype == "float32" else f":{dtype}")
+
+
+def _build_graph(tracer: Tracer, model: nn.Module, name: str | None, count_costs: bool) -> ModelGraph:
+    g = tracer.graph
+    tensors, by_id = collect_tensors(model)
+    for node_id, (module, _, _) in tracer.call_sites.items():
+        node = g.nodes[node_id]
+        node.update(module_param_figures(module, by_id))
+        node["params_own"] = own_params(module, by_id)
+    children = {n: g.nodes[n]["children"] for n in tracer.call_sites}
+    uncounted: dict[str, int] = {}
+    if count_costs:
+        totals, selfs, _ = count_calls(tracer.call_sites, children, tracer.prov, tracer.signatures)
+    else:
+        totals = selfs = {}
+    for node_id in tracer.call_sites:
+        node = g.nodes[node_id]
+        total, own = totals.get(node_id), selfs.get(node_id)
+        node["macs_total"] = total.macs if total else 0
+        node["macs_self"] = own.macs if own else 0
+        node["elementwise_flops_total"] = total.elementwise_flops if total else 0
+        node["elementwise_flops_self"] = own.elementwise_flops if own else 0
+        node["uncounted"] = dict(sorted(own.uncounted.items())) if own else {}
+        for op, n in node["uncounted"].items():
+            uncounted[op] = uncounted.get(op, 0) + n
+
+    calls = list(tracer.call_sites)
+    leaves = [n for n in calls if not g.nodes[n]["children"]]
+    t = Totals()
+    t.params = sum(x.params for x in tensors)
+    t.trainable_params = sum(x.params for x in tensors if x.trainable)
+    t.non_trainable_params = t.params - t.trainable_params
+    t.running_stat_params = sum(x.params for x in tensors if x.kind == "running_stat")
+    t.param_bytes = sum(x.nbytes for x in tensors)
+    root = g.nodes["c0"] if "c0" in g else None
+    t.macs = root["macs_total"] if root else 0
+    t.flops = 2 * t.macs
+    t.elementwise_flops = root["elementwise_flops_total"] if root else 0
+    t.input_bytes = sum(d["nbytes"] for _, d in g.nodes(data=True) if d["kind"] == "input")
+    t.activation_bytes = sum(g.nodes[n]["output_bytes"] for n in leaves)
+    t.peak_activation_bytes = tracer.prov.peak_bytes()
+    t.calls = len(calls)
+    t.max_depth = max((g.nodes[n]["depth"] for n in calls), default=0)
+    meta: dict[str, Any] = {}
+    if tracer.value_reads:
+        meta["value_reads"] = [f"{p or '(model)'}: {op}" for p, op in tracer.value_reads]
+    return ModelGraph(
+        graph=g,
+        model_name=name or type(model).__name__,
+        model_type=type(model).__name__,
+        tensors=tensors,
+        totals=t,
+        uncounted_ops=dict(sorted(uncounted.items())),
+        meta=meta,
+    )

@@ -1,0 +1,151 @@
+"""Per-primitive cost rules, applied to the op graph `mx.export_function` reports.
+
+A MAC is one multiply-accumulate. Matmul-like primitives and convolutions have MAC
+rules; elementwise, reduction and normalisation primitives count elementwise FLOPs;
+data movement is free. Any primitive with no rule is reported as uncounted, never
+silently zero. Only primitives that depend on the exported function's inputs are
+counted, so lazy weight initialisation (RandomBits, ...) is left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+from typing import Any, Callable
+
+Shape = tuple[int, ...]
+
+# Free: these move, view or convert data.
+FREE = {
+    "Reshape", "Transpose", "Broadcast", "BroadcastAxes", "Slice", "SliceUpdate",
+    "DynamicSlice", "DynamicSliceUpdate", "Concatenate", "AsType", "Copy", "Gather",
+    "GatherAxis", "Scatter", "ScatterAxis", "Pad", "Split", "Squeeze", "ExpandDims",
+    "Flatten", "Unflatten", "StopGradient", "AsStrided", "Full", "Arange", "Contiguous",
+    "Depends", "NumberOfElements", "Identity", "Load", "RandomBits", "View", "Select",
+    "Equal", "NotEqual", "Greater", "GreaterEqual", "Less", "LessEqual", "LogicalNot",
+    "LogicalAnd", "LogicalOr", "Sort", "ArgSort", "ArgPartition", "Partition", "Real",
+    "Imag", "BitwiseBinary", "BitwiseInvert", "Floor", "Ceil", "Round", "Sign",
+}
+# One FLOP per output element.
+ELEMENTWISE = {
+    "Add", "Subtract", "Multiply", "Divide", "Maximum", "Minimum", "Negative", "Abs",
+    "Square", "Sqrt", "Rsqrt", "Exp", "Expm1", "Log", "Log1p", "Sin", "Cos", "Tan",
+    "Tanh", "Sinh", "Cosh", "Sigmoid", "Erf", "ErfInv", "Power", "Remainder",
+    "DivMod", "LogAddExp", "ArcTan", "ArcTan2", "ArcSin", "ArcCos", "ArcTanh",
+    "ArcSinh", "ArcCosh", "Conjugate", "FloorDivide", "Dequantize", "Quantize",
+}
+# One FLOP per input element.
+REDUCTIONS = {"Reduce", "ArgReduce", "Scan", "LogSumExp", "CumSum", "Cummax", "Cummin"}
+# FLOPs per input element of fused normalisation-like primitives (stated conventions).
+FUSED_FLOPS_PER_ELEMENT = {"Softmax": 3, "RMSNorm": 4, "LayerNorm": 7, "RoPE": 3}
+
+
+def _matmul(ins: list[Shape], out: Shape) -> int:
+    return prod(out) * ins[0][-1]
+
+
+def _convolution(ins: list[Shape], out: Shape) -> int:
+    # MLX weights are (C_out, *kernel, C_in / groups): MACs per output element are
+    # the kernel volume times the input channels of its group.
+    return prod(out) * prod(ins[1][1:])
+
+
+def _attention(ins: list[Shape], out: Shape) -> int:
+    # q (B, H, L, D), k (B, Hkv, S, D), v (B, Hkv, S, Dv): scores then values.
+    q, k = ins[0], ins[1]
+    b, h, l, d = q
+    s = k[-2]
+    return b * h * l * s * d + prod(out) * s
+
+
+def _block_masked_mm(ins: list[Shape], out: Shape) -> int:
+    return prod(out) * ins[0][-1]
+
+
+MAC_RULES: dict[str, Callable[[list[Shape], Shape], int]] = {
+    "Matmul": _matmul,
+    "AddMM": _matmul,
+    "BlockMaskedMM": _block_masked_mm,
+    "GatherMM": _matmul,
+    "SegmentedMM": _matmul,
+    "QuantizedMatmul": _matmul,     # K comes from the unpacked activation, not the packed weight
+    "GatherQMM": _matmul,
+    "QQMatmul": _matmul,
+    "Convolution": _convolution,
+    "ScaledDotProductAttention": _attention,
+}
+
+
+@dataclass
+class Cost:
+    """MACs, elementwise FLOPs and uncounted primitives of one function."""
+
+    macs: int = 0
+    elementwise_flops: int = 0
+    uncounted: dict[str, int] = field(default_factory=dict)
+
+    def __sub__(self, other: "Cost") -> "Cost":
+        uncounted = dict(self.uncounted)
+        for name, n in other.uncounted.items():
+            uncounted[name] = uncounted.get(name, 0) - n
+        return Cost(
+            self.macs - other.macs,
+            self.elementwise_flops - other.elementwise_flops,
+            {k: v for k, v in uncounted.items() if v > 0},
+        )
+
+    def __add__(self, other: "Cost") -> "Cost":
+        uncounted = dict(self.uncounted)
+        for name, n in other.uncounted.items():
+            uncounted[name] = uncounted.get(name, 0) + n
+        return Cost(self.macs + other.macs, self.elementwise_flops + other.elementwise_flops, uncounted)
+
+
+def primitive_cost(name: str, ins: list[Shape], outs: list[Shape], cost: Cost) -> None:
+    """Add one primitive's cost to `cost`."""
+    if name in MAC_RULES:
+        macs = MAC_RULES[name](ins, outs[0])
+        cost.macs += macs
+        if name == "AddMM":
+            cost.elementwise_flops += prod(outs[0])
+    elif name in ELEMENTWISE:
+        cost.elementwise_flops += sum(prod(o) for o in outs)
+    elif name in REDUCTIONS:
+        cost.elementwise_flops += prod(ins[0]) if ins else 0
+    elif name in FUSED_FLOPS_PER_ELEMENT:
+        cost.elementwise_flops += FUSED_FLOPS_PER_ELEMENT[name] * prod(ins[0])
+    elif name not in FREE:
+        cost.uncounted[name] = cost.uncounted.get(name, 0) + 1
+
+
+class _Collector:
+    """Export callback: keeps primitives that depend on the inputs and costs them."""
+
+    def __init__(self) -> None:
+        self.cost = Cost()
+        self.live: set[str] = set()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "inputs":  # keyword inputs are listed here too
+            self.live.update(item[0] for item in event["inputs"])
+        elif kind == "primitive":
+            if not any(i[0] in self.live for i in event["inputs"]):
+                return
+            for o in event["outputs"]:
+                self.live.add(o[0])
+            primitive_cost(
+                event["name"],
+                [tuple(i[1]) for i in event["inputs"]],
+                [tuple(o[1]) for o in event["outputs"]],
+                self.cost,
+            )
+
+
+def count_function(fn: Callable, *inputs: Any) -> Cost:
+    """Cost of `fn(*inputs)`, counted on its exported op graph without evaluating it."""
+    import mlx.core as mx
+
+    collector = _Collector()
+    mx.export_function(collector, fn, *inputs)
+    return collector.cost

@@ -1,0 +1,98 @@
+"""Parameter accounting: unique arrays, logical counts, storage bytes, trainability.
+
+Arrays reachable along several paths (tied weights, shared modules) count once.
+Quantized weights count as their logical (unpacked) elements; their scales and
+biases are storage only. BatchNorm running statistics are non-trainable state.
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import mlx.nn as nn
+from mlx.utils import tree_flatten
+
+from ..graph import TensorInfo
+from .tracer import _path_sort_key
+
+RUNNING_STATS = ("running_mean", "running_var")
+
+
+def _is_quantized(module: nn.Module) -> bool:
+    return "scales" in module and hasattr(module, "bits")
+
+
+def _owner(key: str, modules: dict[str, nn.Module]) -> tuple[str, str]:
+    """Split a parameter key into (module path, local name) at the longest module prefix."""
+    parts = key.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        prefix = ".".join(parts[:cut])
+        if prefix in modules:
+            return prefix, ".".join(parts[cut:])
+    return "", key
+
+
+def collect_tensors(model: nn.Module) -> tuple[list[TensorInfo], dict[int, TensorInfo]]:
+    """One TensorInfo per unique array, in path order; also a map id(array) -> info."""
+    modules = dict(model.named_modules())
+    trainable = {id(a) for _, a in tree_flatten(model.trainable_parameters())}
+    flat = sorted(tree_flatten(model.parameters()), key=lambda kv: _path_sort_key(kv[0]))
+    by_id: dict[int, TensorInfo] = {}
+    tensors: list[TensorInfo] = []
+    for key, arr in flat:
+        if not isinstance(arr, mx.array):
+            continue
+        if id(arr) in by_id:
+            by_id[id(arr)].aliases.append(key)
+            continue
+        owner_path, local = _owner(key, modules)
+        owner = modules.get(owner_path, model)
+        params, kind = arr.size, "weight"
+        if _is_quantized(owner) and local == "weight":
+            params = arr.size * 32 // owner.bits
+        elif _is_quantized(owner) and local in ("scales", "biases"):
+            params, kind = 0, "quant_aux"
+        elif isinstance(owner, nn.BatchNorm) and local in RUNNING_STATS:
+            kind = "running_stat"
+        info = TensorInfo(
+            name=key, aliases=[], shape=tuple(int(d) for d in arr.shape),
+            dtype=str(arr.dtype).removeprefix("mlx.core."), params=params,
+            nbytes=arr.nbytes, trainable=id(arr) in trainable, kind=kind,
+        )
+        by_id[id(arr)] = info
+        tensors.append(info)
+    return tensors, by_id
+
+
+def module_param_figures(module: nn.Module, by_id: dict[int, TensorInfo]) -> dict[str, int]:
+    """Params, trainable params, running stats and bytes of a module's subtree."""
+    seen: set[int] = set()
+    figures = {"params": 0, "trainable_params": 0, "running_stat_params": 0, "param_bytes": 0}
+    for _, arr in tree_flatten(module.parameters()):
+        if not isinstance(arr, mx.array) or id(arr) in seen or id(arr) not in by_id:
+            continue
+        seen.add(id(arr))
+        info = by_id[id(arr)]
+        figures["params"] += info.params
+        figures["param_bytes"] += info.nbytes
+        figures["trainable_params"] += info.params if info.trainable else 0
+        figures["running_stat_params"] += info.params if info.kind == "running_stat" else 0
+    return figures
+
+
+def _own_arrays(value) -> list[mx.array]:
+    """Arrays held in `value` without descending into submodules."""
+    if isinstance(value, mx.array):
+        return [value]
+    if isinstance(value, nn.Module):
+        return []
+    if isinstance(value, (list, tuple)):
+        return [a for v in value for a in _own_arrays(v)]
+    if isinstance(value, dict):
+        return [a for v in value.values() for a in _own_arrays(v)]
+    return []
+
+
+def own_params(module: nn.Module, by_id: dict[int, TensorInfo]) -> int:
+    """Params held directly by the module, not by its submodules."""
+    arrays = {id(a): a for v in module.values() for a in _own_arrays(v)}
+    return sum(by_id[i].params for i in arrays if i in by_id)

@@ -1,0 +1,172 @@
+"""Provenance of arrays during a trace: which module call produced each array.
+
+Every `mx.*` function and `mx.array` operator is wrapped for the duration of the
+trace, so an array made by functional code (`x + h`, reshapes, concatenation)
+inherits the tags of its array arguments. Arrays are keyed by `id()` while a
+reference is held, so ids cannot be reused mid-trace. Each record also keeps the
+op clock of its birth and last use, from which the peak of live activations is
+estimated.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import mlx.core as mx
+
+# Functions that never produce arrays from arrays, or must not be intercepted.
+_SKIP_FUNCTIONS = {
+    "array", "eval", "async_eval", "export_function", "export_to_dot", "exporter",
+    "import_function", "compile", "disable_compile", "enable_compile", "checkpoint",
+    "grad", "value_and_grad", "vjp", "jvp", "vmap", "stream", "new_stream",
+    "default_stream", "default_device", "set_default_device", "set_default_stream",
+    "synchronize", "save", "savez", "savez_compressed", "save_safetensors",
+    "save_gguf", "load", "printoptions", "set_printoptions", "get_printoptions",
+    "array_equal", "allclose", "issubdtype", "isdtype", "can_cast", "result_type",
+    "broadcast_shapes", "einsum_path", "device_info", "device_count", "is_available",
+    "clear_cache", "clear_streams", "from_dlpack",
+}
+_SKIP_METHODS = {
+    "__init__", "__new__", "__repr__", "__str__", "__getattribute__", "__setattr__",
+    "__delattr__", "__hash__", "__bool__", "__len__", "__iter__", "__array__",
+    "__array_namespace__", "__dlpack__", "__dlpack_device__", "__reduce__",
+    "__reduce_ex__", "__getstate__", "__setstate__", "__sizeof__", "__dir__",
+    "__format__", "__init_subclass__", "__subclasshook__", "__class__", "__doc__",
+    "__module__", "__copy__", "__deepcopy__", "__int__", "__float__", "__complex__",
+    "__index__", "__bytes__", "item", "tolist", "dtype", "shape", "size", "ndim",
+    "nbytes", "itemsize", "at",
+}
+# Results that alias their argument's buffer (no new activation memory).
+_VIEW_OPS = {
+    "reshape", "transpose", "swapaxes", "moveaxis", "permute_dims", "expand_dims",
+    "squeeze", "flatten", "unflatten", "broadcast_to", "broadcast_arrays", "T", "mT",
+    "__getitem__", "split", "view", "stop_gradient", "matrix_transpose", "as_strided",
+    "atleast_1d", "atleast_2d", "atleast_3d", "diagonal", "real", "imag", "unstack",
+}
+# Reading values forces evaluation: a data-dependent model.
+_VALUE_READS = {"item", "tolist", "__bool__", "__int__", "__float__", "__index__", "__array__"}
+
+
+@dataclass
+class ArrayRecord:
+    """One activation array: who made it, when it was born and last used."""
+
+    array: mx.array
+    tags: frozenset[str]
+    born: int
+    last_use: int
+    nbytes: int
+    base: "ArrayRecord | None" = None   # set for views: memory belongs to the base
+
+
+@dataclass
+class Provenance:
+    """Tags of every activation array seen during one trace."""
+
+    records: dict[int, ArrayRecord] = field(default_factory=dict)
+    clock: int = 0
+    value_reads: list[str] = field(default_factory=list)
+    on_value_read: Callable[[str], None] | None = None
+
+    def tick(self) -> int:
+        self.clock += 1
+        return self.clock
+
+    def get(self, arr: Any) -> ArrayRecord | None:
+        return self.records.get(id(arr)) if isinstance(arr, mx.array) else None
+
+    def tag(self, arr: mx.array, tags: frozenset[str], base: ArrayRecord | None = None) -> ArrayRecord:
+        """Record `arr` as an activation with `tags`, born now."""
+        rec = self.records.get(id(arr))
+        if rec is not None and rec.array is arr:
+            rec.tags = tags
+            return rec
+        rec = ArrayRecord(arr, tags, self.clock, self.clock, 0 if base else arr.nbytes, base)
+        self.records[id(arr)] = rec
+        return rec
+
+    def use(self, rec: ArrayRecord) -> None:
+        """Mark a record (and the buffer it views) as used now."""
+        while rec is not None:
+            rec.last_use = self.clock
+            rec = rec.base
+
+    def peak_bytes(self) -> int:
+        """Peak of live activation bytes, arrays freed right after their last use."""
+        events: dict[int, int] = {}
+        for rec in self.records.values():
+            if rec.nbytes:
+                events[rec.born] = events.get(rec.born, 0) + rec.nbytes
+                events[rec.last_use + 1] = events.get(rec.last_use + 1, 0) - rec.nbytes
+        live = peak = 0
+        for t in sorted(events):
+            live += events[t]
+            peak = max(peak, live)
+        return peak
+
+
+def iter_arrays(tree: Any) -> Iterator[mx.array]:
+    """Arrays in a nested structure of lists, tuples and dicts, in order."""
+    if isinstance(tree, mx.array):
+        yield tree
+    elif isinstance(tree, (list, tuple)):
+        for item in tree:
+            yield from iter_arrays(item)
+    elif isinstance(tree, dict):
+        for item in tree.values():
+            yield from iter_arrays(item)
+
+
+def _wrap(fn: Callable, name: str, prov: Provenance) -> Callable:
+    is_view = name in _VIEW_OPS
+    reads_value = name in _VALUE_READS
+
+    def wrapper(*args, **kwargs):
+        recs = [r for a in iter_arrays((args, kwargs)) if (r := prov.get(a)) is not None]
+        if not recs:
+            return fn(*args, **kwargs)
+        if reads_value and prov.on_value_read is not None:
+            prov.on_value_read(name)
+        out = fn(*args, **kwargs)
+        prov.tick()
+        tags = frozenset().union(*(r.tags for r in recs))
+        for r in recs:
+            prov.use(r)
+        base = (recs[0].base or recs[0]) if is_view else None
+        for arr in iter_arrays(out):
+            if prov.get(arr) is None:
+                prov.tag(arr, tags, base)
+        return out
+
+    wrapper.__wrapped__ = fn
+    return wrapper
+
+
+@contextmanager
+def tracking(prov: Provenance) -> Iterator[Provenance]:
+    """Wrap MLX's functions and array operators so arrays inherit provenance."""
+    saved: list[tuple[Any, str, Any]] = []
+    try:
+        for namespace in (mx, mx.fast):
+            for name in dir(namespace):
+                if name.startswith("_") or name in _SKIP_FUNCTIONS:
+                    continue
+                fn = getattr(namespace, name)
+                if callable(fn) and not isinstance(fn, type):
+                    saved.append((namespace, name, fn))
+                    setattr(namespace, name, _wrap(fn, name, prov))
+        for name, attr in list(vars(mx.array).items()):
+            if name in _SKIP_METHODS and name not in _VALUE_READS:
+                continue
+            if isinstance(attr, property):
+                saved.append((mx.array, name, attr))
+                setattr(mx.array, name, property(_wrap(attr.fget, name, prov)))
+            elif callable(attr) and not isinstance(attr, type):
+                saved.append((mx.array, name, attr))
+                setattr(mx.array, name, _wrap(attr, name, prov))
+        yield prov
+    finally:
+        for owner, name, original in reversed(saved):
+            setattr(owner, name, original)

@@ -1,0 +1,296 @@
+"""The tracer: one lazy forward pass, every module call recorded into a ModelGraph.
+
+`nn.Module` has no forward hooks, so for the duration of the trace the tracer
+patches `__call__` on every class (in the MRO) that defines it, and restores the
+classes, the compile state, the parameters and the train/eval mode afterwards,
+even when the forward pass raises. Nothing is evaluated.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+import mlx.core as mx
+import mlx.nn as nn
+import networkx as nx
+from mlx.utils import tree_flatten, tree_unflatten
+
+from .provenance import Provenance, iter_arrays, tracking
+from .signature import Signatures
+
+
+class ForwardError(Exception):
+    """The model's forward pass raised; `node_id` names the innermost failing call."""
+
+    def __init__(self, original: BaseException, tracer: "Tracer", node_id: str | None):
+        super().__init__(str(original))
+        self.original = original
+        self.tracer = tracer
+        self.node_id = node_id
+
+
+def _shape(a: mx.array) -> tuple[int, ...]:
+    return tuple(int(d) for d in a.shape)
+
+
+def _dtype(a: mx.array) -> str:
+    return str(a.dtype).removeprefix("mlx.core.")
+
+
+def _config(module: nn.Module) -> str:
+    try:
+        return module._extra_repr()
+    except Exception:  # a user's _extra_repr may assume state we don't have
+        return ""
+
+
+@contextmanager
+def compile_disabled() -> Iterator[None]:
+    """Disable `mx.compile` and restore the previous state (env var aware)."""
+    mx.disable_compile()
+    try:
+        yield
+    finally:
+        if os.environ.get("MLX_DISABLE_COMPILE", "").lower() in ("", "0", "false"):
+            mx.enable_compile()
+
+
+class Tracer:
+    """Records module calls of one forward pass of `model`."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.paths: dict[int, list[str]] = {}
+        self.module_index: dict[int, int] = {}
+        for path, module in model.named_modules():
+            self.paths.setdefault(id(module), []).append(path)
+            self.module_index.setdefault(id(module), len(self.module_index))
+        for paths in self.paths.values():
+            paths.sort(key=_path_sort_key)
+        self.graph = nx.DiGraph()
+        self.prov = Provenance()
+        self.signatures = Signatures()
+        self.stack: list[tuple[str, nn.Module]] = []
+        self.call_counts: dict[int, int] = {}
+        self.call_sites: dict[str, tuple[nn.Module, tuple, dict]] = {}
+        self.failed_node: str | None = None
+        self.value_reads: list[tuple[str, str]] = []
+        self.prov.on_value_read = self._on_value_read
+
+    def _on_value_read(self, op: str) -> None:
+        where = self.graph.nodes[self.stack[-1][0]]["path"] if self.stack else ""
+        self.value_reads.append((where, op))
+
+    # -- patching -----------------------------------------------------------------
+
+    def module_classes(self) -> list[type]:
+        """Every class in the MROs of the model's modules that defines `__call__`."""
+        seen: dict[type, None] = {}
+        for _, module in self.model.named_modules():
+            for cls in type(module).__mro__:
+                if issubclass(cls, nn.Module) and "__call__" in vars(cls):
+                    seen.setdefault(cls)
+        return list(seen)
+
+    @contextmanager
+    def patched(self) -> Iterator[None]:
+        """Patch `__call__` of the model's classes; always restore them."""
+        saved = []
+        try:
+            for cls in self.module_classes():
+                original = vars(cls)["__call__"]
+                saved.append((cls, original))
+                cls.__call__ = self._make_wrapper(original)
+            yield
+        finally:
+            for cls, original in reversed(saved):
+                cls.__call__ = original
+
+    def _make_wrapper(self, original: Callable) -> Callable:
+        tracer = self
+
+        def __call__(module, *args, **kwargs):
+            if tracer.stack and tracer.stack[-1][1] is module:  # super().__call__ re-entry
+                return original(module, *args, **kwargs)
+            return tracer.record_call(module, original, args, kwargs)
+
+        __call__.__wrapped__ = original
+        return __call__
+
+    # -- recording -----------------------------------------------------------------
+
+    def _path_for(self, module: nn.Module, parent: str | None) -> tuple[str, list[str]]:
+        paths = self.paths.get(id(module))
+        parent_path = self.graph.nodes[parent]["path"] if parent else None
+        if paths is None:  # a module created on the fly, not in the tree
+            name = f"<{type(module).__name__}>"
+            return (f"{parent_path}.{name}" if parent_path else name), []
+        if parent_path is not None:
+            prefix = parent_path + "." if parent_path else ""
+            for p in paths:
+                if p.startswith(prefix) and p != parent_path:
+                    return p, paths
+        return paths[0], paths
+
+    def add_inputs(self, args: tuple, kwargs: dict) -> None:
+        """Create input nodes and tag the example inputs with them."""
+        named = [(str(i), a) for i, a in enumerate(args)] + list(kwargs.items())
+        for name, value in named:
+            arrays = list(iter_arrays(value))
+            node_id = f"in:{name}"
+            self.graph.add_node(
+                node_id, kind="input", name=name,
+                shapes=[_shape(a) for a in arrays], dtypes=[_dtype(a) for a in arrays],
+                nbytes=sum(a.nbytes for a in arrays),
+            )
+            for a in arrays:
+                self.prov.tag(a, frozenset([node_id]))
+
+    def record_call(self, module: nn.Module, original: Callable, args: tuple, kwargs: dict) -> Any:
+        parent = self.stack[-1][0] if self.stack else None
+        node_id = f"c{len(self.call_sites)}"
+        path, paths = self._path_for(module, parent)
+        call_index = self.call_counts.get(id(module), 0)
+        self.call_counts[id(module)] = call_index + 1
+        inputs = list(iter_arrays((args, kwargs)))
+
+        clock = self.prov.tick()
+        self.graph.add_node(
+            node_id,
+            kind="call",
+            path=path,
+            paths=paths,
+            type=type(module).__name__,
+            module_index=self.module_index.get(id(module), -1),
+            call_index=call_index,
+            depth=len(self.stack),
+            parent=parent,
+            children=[],
+            config=_config(module),
+            signature=self.signatures.digest(module),
+            input_shapes=[_shape(a) for a in inputs],
+            input_dtypes=[_dtype(a) for a in inputs],
+            output_shapes=[],
+            output_dtypes=[],
+            output_bytes=0,
+            returns_from=[],
+            start=clock,
+            end=clock,
+            error=None,
+        )
+        if parent is not None:
+            self.graph.nodes[parent]["children"].append(node_id)
+        self.call_sites[node_id] = (module, args, kwargs)
+        for a in inputs:
+            rec = self.prov.get(a)
+            if rec is None:
+                continue
+            self.prov.use(rec)
+            for tag in sorted(rec.tags):
+                self._add_edge(tag, node_id, a)
+
+        self.stack.append((node_id, module))
+        try:
+            out = original(module, *args, **kwargs)
+        except BaseException as e:
+            if self.failed_node is None:
+                self.failed_node = node_id
+                self.graph.nodes[node_id]["error"] = f"{type(e).__name__}: {e}"
+            raise
+        finally:
+            self.stack.pop()
+
+        node = self.graph.nodes[node_id]
+        node["end"] = self.prov.tick()
+        returns_from: set[str] = set()
+        seen: set[int] = set()
+        for a in iter_arrays(out):
+            node["output_shapes"].append(_shape(a))
+            node["output_dtypes"].append(_dtype(a))
+            if id(a) not in seen:
+                seen.add(id(a))
+                node["output_bytes"] += a.nbytes
+            rec = self.prov.get(a)
+            if rec is not None:
+                returns_from |= rec.tags
+                self.prov.use(rec)
+            self.prov.tag(a, frozenset([node_id]))
+        node["returns_from"] = sorted(returns_from - {node_id}, key=_node_sort_key)
+        return out
+
+    def _add_edge(self, src: str, dst: str, a: mx.array) -> None:
+        if src == dst:
+            return
+        if self.graph.has_edge(src, dst):
+            data = self.graph.edges[src, dst]
+        else:
+            self.graph.add_edge(src, dst, shapes=[], dtypes=[])
+            data = self.graph.edges[src, dst]
+        data["shapes"].append(_shape(a))
+        data["dtypes"].append(_dtype(a))
+
+    def add_outputs(self, out: Any) -> None:
+        """Create output nodes fed by whatever produced each returned array."""
+        for i, a in enumerate(iter_arrays(out)):
+            node_id = f"out:{i}"
+            self.graph.add_node(node_id, kind="output", name=str(i), shapes=[_shape(a)],
+                                dtypes=[_dtype(a)], nbytes=a.nbytes)
+            rec = self.prov.get(a)
+            if rec is not None:
+                rec.last_use = self.prov.clock + 1
+                for tag in sorted(rec.tags):
+                    self._add_edge(tag, node_id, a)
+
+
+def _path_sort_key(path: str) -> tuple:
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in path.split(".")) if path else ()
+
+
+def _node_sort_key(node_id: str) -> tuple:
+    return (0, int(node_id[1:])) if node_id.startswith("c") and node_id[1:].isdigit() else (1, node_id)
+
+
+def _training_modes(model: nn.Module) -> list[tuple[nn.Module, bool]]:
+    return [(m, m.training) for _, m in model.named_modules()]
+
+
+def run_trace(model: nn.Module, args: tuple, kwargs: dict) -> tuple[Tracer, Any]:
+    """Run one lazy forward pass under the tracer, restoring the model afterwards.
+
+    Raises ForwardError (holding the partial graph) when the forward pass raises.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"expected an mlx.nn.Module, got {type(model).__name__}")
+    tracer = Tracer(model)
+    params_before = tree_flatten(model.parameters())
+    modes = _training_modes(model)
+    out = None
+    try:
+        with compile_disabled(), tracing_state(tracer):
+            tracer.add_inputs(args, kwargs)
+            try:
+                out = model(*args, **kwargs)
+            except Exception as e:
+                raise ForwardError(e, tracer, tracer.failed_node) from e
+            tracer.add_outputs(out)
+    finally:
+        _restore(model, params_before, modes)
+    return tracer, out
+
+
+@contextmanager
+def tracing_state(tracer: Tracer) -> Iterator[None]:
+    with tracer.patched(), tracking(tracer.prov):
+        yield
+
+
+def _restore(model: nn.Module, params_before: list[tuple[str, mx.array]], modes) -> None:
+    """Put back parameters the forward pass replaced (BatchNorm stats) and modes."""
+    after = dict(tree_flatten(model.parameters()))
+    if any(after.get(k) is not v for k, v in params_before) or len(after) != len(params_before):
+        model.update(tree_unflatten(params_before))
+    for module, training in modes:
+        if module.training != training:
+            object.__setattr__(module, "_training", training)  # train() would recurse
