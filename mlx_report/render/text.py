@@ -63,11 +63,14 @@ def totals_lines(graph: ModelGraph) -> list[str]:
         non_trainable += (f" (of which BatchNorm running stats: {fmt_int(t.running_stat_params)}; "
                           f"total without them: {fmt_int(t.params - t.running_stat_params)})")
     estimated = t.param_bytes + t.input_bytes + t.peak_activation_bytes
+    def both(n: int) -> str:
+        return fmt_int(n) if n < 1000 else f"{fmt_si(n)} ({fmt_int(n)})"
+
     lines = [
-        f"Total params: {fmt_int(t.params)} ({fmt_si(t.params)})",
+        f"Total params: {both(t.params)}",
         f"Trainable params: {fmt_int(t.trainable_params)}",
         non_trainable,
-        f"Total MACs: {fmt_si(t.macs)} ({fmt_int(t.macs)})",
+        f"Total MACs: {both(t.macs)}",
         f"Total FLOPs: {fmt_si(t.flops)} (2 × MACs; elementwise FLOPs counted apart: "
         f"{fmt_si(t.elementwise_flops)})",
     ]

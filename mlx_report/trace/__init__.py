@@ -32,8 +32,9 @@ def trace(model: nn.Module, *inputs: Any, name: str | None = None, **kw_inputs: 
     except ForwardError as e:
         tracer = e.tracer
         graph = _build_graph(tracer, model, name, count_costs=False)
-        raise TraceFailed(_failure_message(graph, e.node_id, e.original), graph,
-                          e.node_id, e.original) from e.original
+        message = _failure_message(graph, e.node_id, e.original)
+        hint = _layout_hint(tracer, e.node_id, inputs)
+        raise TraceFailed(message + hint, graph, e.node_id, e.original) from e.original
     return _build_graph(tracer, model, name, count_costs=True)
 
 
@@ -47,6 +48,26 @@ def _failure_message(graph: ModelGraph, node_id: str | None, error: BaseExceptio
     path = node["path"] or "(model)"
     return (f"forward pass failed in {path} ({node['type']}) with input shapes "
             f"[{shapes}]: {text}")
+
+
+def _layout_hint(tracer: Tracer, node_id: str | None, inputs: tuple) -> str:
+    """Suggest channels-last input when a convolution got channels-first data."""
+    if node_id is None:
+        return ""
+    module, _, _ = tracer.call_sites[node_id]
+    weight = module.get("weight") if isinstance(module, nn.Module) else None
+    shapes = tracer.graph.nodes[node_id]["input_shapes"]
+    if not type(module).__name__.startswith("Conv") or weight is None or not shapes:
+        return ""
+    shape, channels = shapes[0], weight.shape[-1] * getattr(module, "groups", 1)
+    if len(shape) < 3 or shape[-1] == channels or shape[1] != channels:
+        return ""
+    nhwc = (shape[0], *shape[2:], shape[1])
+    fix = ",".join(map(str, nhwc))
+    at_stem = any(getattr(x, "shape", None) == tuple(shape) for x in inputs)
+    where = f"pass --input {fix}" if at_stem else "transpose to channels-last before this layer"
+    return (f" (MLX convolutions are channels-last (N, H, W, C): this input looks channels-first; "
+            f"{where})")
 
 
 def _fmt_shape(shape: tuple[int, ...], dtype: str) -> str:

@@ -1,0 +1,102 @@
+"""The `mlx-report` command line: parse, call the pipeline, print. Nothing else."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from enum import Enum
+from pathlib import Path
+from typing import Callable, Optional
+
+import typer
+
+from .errors import MlxReportError
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="See an MLX model: shapes, parameters, MACs and memory of one lazy forward pass.",
+)
+
+InputOpt = typer.Option(..., "--input", "-i", help="Example input: 1,3,224,224 | 1,128:int32 | name=1,128:int32 (repeat per input).")
+ArgOpt = typer.Option(None, "--arg", "-a", help="Factory/class argument key=value (Python literal), repeatable.")
+DtypeOpt = typer.Option(None, "--dtype", help="Cast the model's floating parameters: float32 | float16 | bfloat16.")
+DebugOpt = typer.Option(False, "--debug", help="Show full tracebacks.")
+
+
+class SummaryFormat(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+    csv = "csv"
+
+
+def _run(debug: bool, action: Callable[[], int | None]) -> None:
+    """Run a command; map MlxReportError to its one-line message and exit code."""
+    try:
+        code = action() or 0
+    except MlxReportError as e:
+        if debug:
+            traceback.print_exc()
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(e.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: nothing was written", err=True)
+        raise typer.Exit(130)
+    raise typer.Exit(code)
+
+
+@app.command()
+def summary(
+    model: str = typer.Argument(..., help="Model file, optionally with :NAME (model.py:build_model)."),
+    inputs: list[str] = InputOpt,
+    args: Optional[list[str]] = ArgOpt,
+    dtype: Optional[str] = DtypeOpt,
+    depth: int = typer.Option(3, "--depth", "-d", min=0, help="Deepest call level shown in the table."),
+    columns: Optional[str] = typer.Option(None, "--columns", help="Comma-separated: input_shape,output_shape,params,params_percent,macs,trainable,config,dtype."),
+    fold: bool = typer.Option(True, "--fold/--no-fold", help="Fold identical consecutive blocks into one ×N row."),
+    fmt: SummaryFormat = typer.Option(SummaryFormat.text, "--format", "-f", help="Output format."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file instead of the terminal."),
+    debug: bool = DebugOpt,
+) -> None:
+    """Print a torchinfo-style summary table of MODEL."""
+
+    def action() -> None:
+        from .output import write_atomic
+        from .pipeline import trace_target
+        from .render.text import DEFAULT_COLUMNS, resolve_columns
+        from .summary import ModelSummary
+        from .errors import InputSpecError
+
+        try:
+            cols = resolve_columns(columns.split(",")) if columns else DEFAULT_COLUMNS
+        except ValueError as e:
+            raise InputSpecError(f"--columns: {e}") from None
+        traced = trace_target(model, inputs, args, dtype)
+        result = ModelSummary(traced.graph, depth=depth, columns=cols, fold=fold)
+        text = {
+            SummaryFormat.text: str, SummaryFormat.json: ModelSummary.to_json,
+            SummaryFormat.markdown: ModelSummary.to_markdown, SummaryFormat.csv: ModelSummary.to_csv,
+        }[fmt](result)
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            write_atomic(output, text, protect=[traced.loaded.source])
+            typer.echo(f"wrote {output}", err=True)
+
+    _run(debug, action)
+
+
+@app.command()
+def version() -> None:
+    """Print the versions of mlx-report, MLX and Python."""
+    import platform
+
+    import mlx.core as mx
+
+    from . import __version__
+
+    typer.echo(f"mlx-report {__version__}, mlx {mx.__version__}, python {platform.python_version()}")
+
+
+def main() -> None:
+    app(prog_name="mlx-report")
