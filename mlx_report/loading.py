@@ -28,6 +28,7 @@ FACTORY_NAMES = ("build", "build_model", "create_model", "get_model", "make_mode
 
 _BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-/]*")
 _MAX_LISTED = 8
+_WORD_LITERALS = {"true": True, "false": False, "none": None, "null": None}
 _counter = itertools.count()
 
 
@@ -48,6 +49,8 @@ def parse_model_arg(text: str) -> tuple[str, object]:
     key, raw = key.strip(), raw.strip()
     if not sep or not _is_name(key):
         raise ModelLoadError(f"invalid model argument {text!r}: expected key=value, e.g. depth=50 or act=relu")
+    if raw.lower() in _WORD_LITERALS:  # --arg bias=true, as shells and YAML users type it
+        return key, _WORD_LITERALS[raw.lower()]
     try:
         return key, ast.literal_eval(raw)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
