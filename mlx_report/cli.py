@@ -71,7 +71,14 @@ def summary(
             cols = resolve_columns(columns.split(",")) if columns else DEFAULT_COLUMNS
         except ValueError as e:
             raise InputSpecError(f"--columns: {e}") from None
-        traced = trace_target(model, inputs, args, dtype)
+        from .trace import TraceFailed
+
+        try:
+            traced = trace_target(model, inputs, args, dtype)
+        except TraceFailed as failed:
+            if fmt is SummaryFormat.text and output is None:  # show how far it got
+                sys.stdout.write(str(ModelSummary(failed.graph, depth=depth, columns=cols, fold=fold)))
+            raise
         result = ModelSummary(traced.graph, depth=depth, columns=cols, fold=fold)
         text = {
             SummaryFormat.text: str, SummaryFormat.json: ModelSummary.to_json,

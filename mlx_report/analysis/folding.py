@@ -1,7 +1,8 @@
 """Folding of repeated blocks: runs of structurally identical consecutive siblings.
 
-Siblings fold when they are distinct module objects with the same structural
-signature, the same input and output shapes, and follow each other directly.
+Siblings fold when they are items of one list or Sequential (`layers.0`, `layers.1`),
+distinct module objects with the same structural signature and the same input and
+output shapes, and follow each other directly. Named attributes (`a`, `b`) never fold.
 Two calls of one module object are reuse, never folded.
 """
 
@@ -25,8 +26,12 @@ class Fold:
 
 
 def _fold_key(graph: ModelGraph, node_id: str) -> tuple:
+    """Equal keys fold: same structure, shapes, and a list-like path (`layers.<i>`)."""
     d = graph.node(node_id)
-    return (d["signature"], tuple(map(tuple, d["input_shapes"])), tuple(map(tuple, d["output_shapes"])))
+    prefix, _, index = d["path"].rpartition(".")
+    list_like = prefix if index.isdigit() else f"<named {d['path']}>"
+    return (list_like, d["signature"], tuple(map(tuple, d["input_shapes"])),
+            tuple(map(tuple, d["output_shapes"])))
 
 
 def find_folds(graph: ModelGraph, min_count: int = 2) -> dict[str, Fold]:

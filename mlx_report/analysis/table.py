@@ -57,6 +57,11 @@ def _local_name(graph: ModelGraph, node_id: str) -> str:
     return path
 
 
+def _range_end(graph: ModelGraph, last: str) -> str:
+    """'-31' for a fold ending at layers.31."""
+    return "-" + graph.node(last)["path"].rpartition(".")[2]
+
+
 def _trainable(d: dict) -> str:
     learnable = d.get("params", 0) - d.get("running_stat_params", 0)  # running stats are state
     if not learnable:
@@ -101,9 +106,12 @@ def build_table(graph: ModelGraph, depth: int = 3, fold: bool = True) -> Table:
             params, macs = d.get("params", 0), d.get("macs_total", 0)
         if reused and params is not None:
             params = None
+        if not d.get("complete", True):  # never returned: its cost is unknown
+            macs = None
         prefix = "" if is_root else lead + ("└─" if is_last else "├─")
         rows.append(TableRow(
-            node_id=node_id, depth=d["depth"], prefix=prefix, name=_local_name(graph, node_id),
+            node_id=node_id, depth=d["depth"], prefix=prefix,
+            name=_local_name(graph, node_id) + (_range_end(graph, members[-1]) if n > 1 else ""),
             path=d["path"], type=d["type"], count=n,
             input_shapes=[tuple(s) for s in d["input_shapes"]],
             output_shapes=[tuple(s) for s in d["output_shapes"]],

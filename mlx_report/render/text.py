@@ -66,7 +66,13 @@ def totals_lines(graph: ModelGraph) -> list[str]:
     def both(n: int) -> str:
         return fmt_int(n) if n < 1000 else f"{fmt_si(n)} ({fmt_int(n)})"
 
-    lines = [
+    lines = []
+    failed = graph.meta.get("failed")
+    if failed:
+        where = graph.node(failed["node"])["path"] if failed.get("node") else "(outside any module)"
+        lines += [f"PARTIAL TRACE: the forward pass failed in {where or '(model)'}; "
+                  "MACs and memory cover only the calls that returned.", ""]
+    lines += [
         f"Total params: {both(t.params)}",
         f"Trainable params: {fmt_int(t.trainable_params)}",
         non_trainable,
@@ -74,6 +80,10 @@ def totals_lines(graph: ModelGraph) -> list[str]:
         f"Total FLOPs: {fmt_si(t.flops)} (2 × MACs; elementwise FLOPs counted apart: "
         f"{fmt_si(t.elementwise_flops)})",
     ]
+    if graph.meta.get("value_reads"):
+        reads = "; ".join(graph.meta["value_reads"][:3])
+        lines.append(f"Data-dependent model: it read array values during the trace ({reads}); "
+                     "those arrays were evaluated.")
     if graph.uncounted_ops:
         ops = ", ".join(f"{k} ×{v}" for k, v in graph.uncounted_ops.items())
         lines.append(f"Uncounted ops (no cost rule): {ops}")

@@ -31,11 +31,12 @@ def trace(model: nn.Module, *inputs: Any, name: str | None = None, **kw_inputs: 
         tracer, _ = run_trace(model, inputs, kw_inputs)
     except ForwardError as e:
         tracer = e.tracer
-        graph = _build_graph(tracer, model, name, count_costs=False)
+        graph = _build_graph(tracer, model, name)
+        graph.meta["failed"] = {"node": e.node_id, "error": f"{type(e.original).__name__}: {e.original}"}
         message = _failure_message(graph, e.node_id, e.original)
         hint = _layout_hint(tracer, e.node_id, inputs)
         raise TraceFailed(message + hint, graph, e.node_id, e.original) from e.original
-    return _build_graph(tracer, model, name, count_costs=True)
+    return _build_graph(tracer, model, name)
 
 
 def _failure_message(graph: ModelGraph, node_id: str | None, error: BaseException) -> str:
@@ -74,7 +75,7 @@ def _fmt_shape(shape: tuple[int, ...], dtype: str) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ")" + ("" if dtype == "float32" else f":{dtype}")
 
 
-def _build_graph(tracer: Tracer, model: nn.Module, name: str | None, count_costs: bool) -> ModelGraph:
+def _build_graph(tracer: Tracer, model: nn.Module, name: str | None) -> ModelGraph:
     g = tracer.graph
     tensors, by_id = collect_tensors(model)
     for node_id, (module, _, _) in tracer.call_sites.items():
@@ -83,10 +84,9 @@ def _build_graph(tracer: Tracer, model: nn.Module, name: str | None, count_costs
         node["params_own"] = own_params(module, by_id)
     children = {n: g.nodes[n]["children"] for n in tracer.call_sites}
     uncounted: dict[str, int] = {}
-    if count_costs:
-        totals, selfs, _ = count_calls(tracer.call_sites, children, tracer.prov, tracer.signatures)
-    else:
-        totals = selfs = {}
+    # Calls that never returned (a failed forward pass) have no cost to count.
+    complete = {n: site for n, site in tracer.call_sites.items() if g.nodes[n]["complete"]}
+    totals, selfs, _ = count_calls(complete, children, tracer.prov, tracer.signatures)
     for node_id in tracer.call_sites:
         node = g.nodes[node_id]
         total, own = totals.get(node_id), selfs.get(node_id)
@@ -106,10 +106,12 @@ def _build_graph(tracer: Tracer, model: nn.Module, name: str | None, count_costs
     t.non_trainable_params = t.params - t.trainable_params
     t.running_stat_params = sum(x.params for x in tensors if x.kind == "running_stat")
     t.param_bytes = sum(x.nbytes for x in tensors)
-    root = g.nodes["c0"] if "c0" in g else None
-    t.macs = root["macs_total"] if root else 0
+    # A failed pass has no complete root: add up the outermost calls that returned.
+    tops = [n for n in calls if g.nodes[n]["complete"]
+            and (g.nodes[n]["parent"] is None or not g.nodes[g.nodes[n]["parent"]]["complete"])]
+    t.macs = sum(g.nodes[n]["macs_total"] for n in tops)
     t.flops = 2 * t.macs
-    t.elementwise_flops = root["elementwise_flops_total"] if root else 0
+    t.elementwise_flops = sum(g.nodes[n]["elementwise_flops_total"] for n in tops)
     t.input_bytes = sum(d["nbytes"] for _, d in g.nodes(data=True) if d["kind"] == "input")
     t.activation_bytes = sum(g.nodes[n]["output_bytes"] for n in leaves)
     t.peak_activation_bytes = tracer.prov.peak_bytes()

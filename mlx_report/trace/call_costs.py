@@ -72,22 +72,34 @@ def count_calls(call_sites: dict[str, tuple[nn.Module, tuple, dict]],
                 signatures: Signatures) -> tuple[dict[str, Cost], dict[str, Cost], list[str]]:
     """Total and self cost of every call; also the calls whose export failed."""
     totals: dict[str, Cost] = {}
-    cache: dict[Any, Cost] = {}
+    cache: dict[Any, Cost | None] = {}
     failed: list[str] = []
     with compile_disabled():
-        for node_id, (module, args, kwargs) in call_sites.items():
+        # Children before parents, so a call that cannot be exported can fall back
+        # to the sum of its children.
+        for node_id in reversed(list(call_sites)):
+            module, args, kwargs = call_sites[node_id]
             key = (signatures.digest(module), _describe_args((args, kwargs), prov))
             if key not in cache:
                 try:
                     cache[key] = _call_total(module, args, kwargs, prov)
-                except Exception as e:  # data-dependent code cannot be exported
-                    failed.append(node_id)
-                    cache[key] = Cost(uncounted={f"<not exportable: {type(e).__name__}>": 1})
-            totals[node_id] = cache[key]
+                except Exception:  # data-dependent code (.item(), mx.eval) cannot be exported
+                    cache[key] = None
+            if cache[key] is None:
+                failed.append(node_id)
+                inner = Cost(uncounted={f"<not exportable: {type(module).__name__}>": 1})
+                for child in children[node_id]:
+                    inner = inner + totals.get(child, Cost())
+                totals[node_id] = inner
+            else:
+                totals[node_id] = cache[key]
+    totals = {n: totals[n] for n in call_sites}
     selfs = {}
     for node_id, total in totals.items():
         inner = Cost()
         for child in children[node_id]:
-            inner = inner + totals[child]
+            inner = inner + totals.get(child, Cost())
         selfs[node_id] = total - inner
+        if node_id in failed:
+            selfs[node_id].uncounted = {f"<not exportable: {type(call_sites[node_id][0]).__name__}>": 1}
     return totals, selfs, failed

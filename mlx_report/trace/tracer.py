@@ -179,6 +179,7 @@ class Tracer:
             start=clock,
             end=clock,
             error=None,
+            complete=False,
         )
         if parent is not None:
             self.graph.nodes[parent]["children"].append(node_id)
@@ -204,6 +205,7 @@ class Tracer:
 
         node = self.graph.nodes[node_id]
         node["end"] = self.prov.tick()
+        node["complete"] = True
         returns_from: set[str] = set()
         seen: set[int] = set()
         for a in iter_arrays(out):
