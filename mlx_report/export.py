@@ -7,6 +7,7 @@ number is an integer, so the same graph always gives the same bytes.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 from typing import Any
 
@@ -109,3 +110,43 @@ def graph_from_dict(data: dict[str, Any]) -> ModelGraph:
         tensors=tensors, totals=Totals(**data["totals"]),
         uncounted_ops=dict(data["uncounted_ops"]), meta=dict(data.get("meta", {})),
     )
+
+
+def _scalar(value: Any) -> Any:
+    """GraphML/GEXF attributes must be scalars: lists and dicts become JSON text."""
+    if value is None:
+        return ""
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    return json.dumps(_plain(value))
+
+
+def interchange_graph(graph: ModelGraph) -> nx.DiGraph:
+    """A copy of the graph with scalar attributes only, plus containment edges.
+
+    Data edges have kind="data"; parent→child edges kind="contains" (for graph tools
+    that cannot read our node attributes).
+    """
+    out = nx.DiGraph(name=graph.model_name)
+    renamed = {"start": "op_start", "end": "op_end"}  # GEXF reads start/end as time spans
+    for node_id, d in graph.graph.nodes(data=True):
+        out.add_node(node_id, **{renamed.get(k, k): _scalar(v) for k, v in d.items()})
+    for u, v, d in graph.graph.edges(data=True):
+        out.add_edge(u, v, kind="data", shapes=_scalar(d["shapes"]), dtypes=_scalar(d["dtypes"]))
+    for node_id in graph.calls():
+        for child in graph.children(node_id):
+            if not out.has_edge(node_id, child):
+                out.add_edge(node_id, child, kind="contains", shapes="", dtypes="")
+    return out
+
+
+def to_graphml(graph: ModelGraph) -> str:
+    """GraphML text (networkx), for yEd, Gephi, Cytoscape."""
+    return "\n".join(nx.generate_graphml(interchange_graph(graph))) + "\n"
+
+
+def to_gexf(graph: ModelGraph) -> str:
+    """GEXF text (networkx), for Gephi."""
+    text = "\n".join(nx.generate_gexf(interchange_graph(graph))) + "\n"
+    # networkx stamps today's date; drop it so the same graph gives the same bytes.
+    return re.sub(r' lastmodifieddate="[^"]*"', "", text, count=1)

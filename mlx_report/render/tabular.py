@@ -49,3 +49,47 @@ def table_to_csv(table: Table) -> str:
             "" if r.macs is None else r.macs, r.trainable, r.config,
         ])
     return buf.getvalue()
+
+
+_LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+                  "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(c, c) for c in text)
+
+
+def _latex_number(n: int | None, siunitx: bool) -> str:
+    if n is None:
+        return "--"
+    return rf"\num{{{n}}}" if siunitx else f"{n:,}".replace(",", "{,}")
+
+
+def table_to_latex(graph: ModelGraph, table: Table, caption: str | None = None,
+                   siunitx: bool = False, label: str | None = None) -> str:
+    """A booktabs table (layer, output shape, params, MACs) for papers; folded rows kept.
+
+    Needs \\usepackage{booktabs} (and siunitx with `siunitx=True`).
+    """
+    lines = [r"\begin{table}[t]", r"\centering", r"\small"]
+    if caption:
+        lines.append(rf"\caption{{{latex_escape(caption)}}}")
+    if label:
+        lines.append(rf"\label{{{latex_escape(label)}}}")
+    lines += [r"\begin{tabular}{llrr}", r"\toprule",
+              r"Layer (type) & Output shape & Params & MACs \\", r"\midrule"]
+    for row in table.rows:
+        indent = r"\quad " * row.depth
+        name = latex_escape(row.name if row.depth else graph.model_name)
+        kind = latex_escape(row.type)
+        label_text = f"{indent}{name} ({kind})" if row.depth else name
+        if row.count > 1:
+            label_text += rf" $\times{row.count}$"
+        shape = latex_escape(" ".join("(" + ", ".join(map(str, s)) + ")" for s in row.output_shapes[:2]))
+        params = "(reused)" if row.reused else _latex_number(row.params, siunitx)
+        lines.append(f"{label_text} & {shape} & {params} & {_latex_number(row.macs, siunitx)} \\\\")
+    t = graph.totals
+    lines += [r"\midrule",
+              rf"Total & & {_latex_number(t.params, siunitx)} & {_latex_number(t.macs, siunitx)} \\",
+              r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
