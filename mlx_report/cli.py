@@ -21,6 +21,8 @@ InputOpt = typer.Option(..., "--input", "-i", help="Example input: 1,3,224,224 |
 ArgOpt = typer.Option(None, "--arg", "-a", help="Factory/class argument key=value (Python literal), repeatable.")
 DtypeOpt = typer.Option(None, "--dtype", help="Cast the model's floating parameters: float32 | float16 | bfloat16.")
 DebugOpt = typer.Option(False, "--debug", help="Show full tracebacks.")
+WeightsOpt = typer.Option(None, "--weights", "-w", help="Checkpoint: .safetensors, a sharded set (index JSON or directory) or .npz.")
+StrictOpt = typer.Option(True, "--strict/--no-strict", help="Whether a checkpoint that does not fit the model is fatal.")
 
 
 class SummaryFormat(str, Enum):
@@ -51,6 +53,8 @@ def summary(
     inputs: list[str] = InputOpt,
     args: Optional[list[str]] = ArgOpt,
     dtype: Optional[str] = DtypeOpt,
+    weights: Optional[Path] = WeightsOpt,
+    strict: bool = StrictOpt,
     depth: int = typer.Option(3, "--depth", "-d", min=0, help="Deepest call level shown in the table."),
     columns: Optional[str] = typer.Option(None, "--columns", help="Comma-separated: input_shape,output_shape,params,params_percent,macs,trainable,config,dtype."),
     fold: bool = typer.Option(True, "--fold/--no-fold", help="Fold identical consecutive blocks into one ×N row."),
@@ -74,7 +78,7 @@ def summary(
         from .trace import TraceFailed
 
         try:
-            traced = trace_target(model, inputs, args, dtype)
+            traced = trace_target(model, inputs, args, dtype, weights=weights, strict=strict)
         except TraceFailed as failed:
             if fmt is SummaryFormat.text and output is None:  # show how far it got
                 sys.stdout.write(str(ModelSummary(failed.graph, depth=depth, columns=cols, fold=fold)))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import platform
+from pathlib import Path
 from dataclasses import dataclass
 
 import mlx.core as mx
 
+from .checkpoint import load_into, read_checkpoint, sha256_file
 from .graph import ModelGraph
 from .inputs import parse_dtype, parse_input_specs, make_inputs
 from .loading import LoadedModel, cast_floating, load_model, parse_model_arg
@@ -20,12 +22,22 @@ class Traced:
 
 
 def trace_target(target: str, input_texts: list[str], arg_texts: list[str] | None = None,
-                 dtype: str | None = None) -> Traced:
-    """Load the model named by `target`, make example inputs, trace one forward pass."""
+                 dtype: str | None = None, weights: str | Path | None = None,
+                 strict: bool = True, hash_weights: bool = False) -> Traced:
+    """Load the model named by `target` (and its weights), make inputs, trace one pass."""
     specs = parse_input_specs(input_texts)
     kwargs = dict(parse_model_arg(a) for a in (arg_texts or []))
     cast_to = parse_dtype(dtype) if dtype else None
     loaded = load_model(target, kwargs)
+    weights_meta: dict = {"weights": "random initialisation"}
+    if weights is not None:
+        ckpt = read_checkpoint(weights)
+        match = load_into(loaded.model, ckpt, strict=strict)
+        weights_meta = {"weights": ckpt.label, "weights_files": [f.name for f in ckpt.files]}
+        if not match.ok:
+            weights_meta["weights_mismatch"] = match.describe()
+        if hash_weights:
+            weights_meta["weights_sha256"] = {f.name: sha256_file(f) for f in ckpt.files}
     if cast_to is not None:
         cast_floating(loaded.model, cast_to)
     args, kw_inputs = make_inputs(specs)
@@ -38,5 +50,6 @@ def trace_target(target: str, input_texts: list[str], arg_texts: list[str] | Non
         "dtype": dtype or "as built",
         "mlx_version": mx.__version__,
         "python_version": platform.python_version(),
+        **weights_meta,
     })
     return Traced(graph, loaded)

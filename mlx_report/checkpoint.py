@@ -1,0 +1,193 @@
+"""Checkpoints: safetensors (one file or a sharded set) and .npz, read lazily and checked.
+
+A safetensors header is validated before MLX reads it (size, JSON, dtypes, offsets
+inside the file), so corrupt or truncated files get a clear one-line error naming the
+file. Tensors stay lazy: each is read from disk only when evaluated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mlx.core as mx
+import mlx.nn as nn
+from mlx.utils import tree_flatten
+
+from .errors import CheckpointError
+
+INDEX_NAME = "model.safetensors.index.json"
+MAX_HEADER_BYTES = 100_000_000   # safetensors' own limit
+_ITEMSIZE = {
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "U16": 2, "I16": 2, "F16": 2,
+    "BF16": 2, "U32": 4, "I32": 4, "F32": 4, "U64": 8, "I64": 8, "F64": 8, "C64": 8,
+}
+_LISTED = 6
+
+
+@dataclass
+class Checkpoint:
+    """Lazy arrays of a checkpoint and the files they come from."""
+
+    files: list[Path]
+    arrays: dict[str, mx.array]
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.files[0].name if len(self.files) == 1 else f"{self.files[0].parent.name} ({len(self.files)} shards)"
+
+
+def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_safetensors_header(path: Path) -> dict[str, dict]:
+    """The tensor entries of a safetensors header, checked against the file size."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise CheckpointError(f"{path.name}: not a safetensors file (only {size} bytes)")
+            (n,) = struct.unpack("<Q", head)
+            if n > MAX_HEADER_BYTES or n > size - 8:
+                raise CheckpointError(f"{path.name}: header claims {n:,} bytes but the file has "
+                                      f"{size:,} (truncated or not safetensors)")
+            raw = f.read(n)
+    except OSError as e:
+        raise CheckpointError(f"{path.name}: cannot read ({e.strerror or e})") from None
+    try:
+        header = json.loads(raw)
+        if not isinstance(header, dict):
+            raise ValueError("header is not a JSON object")
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path.name}: corrupt safetensors header ({e})") from None
+    data_size = size - 8 - n
+    tensors = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dtype, shape, (start, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
+            itemsize = _ITEMSIZE[dtype]
+            count = 1
+            for d in shape:
+                if not isinstance(d, int) or d < 0:
+                    raise ValueError
+                count *= d
+        except (KeyError, TypeError, ValueError):
+            raise CheckpointError(f"{path.name}: tensor {name!r} has a malformed header entry") from None
+        if not (isinstance(start, int) and isinstance(end, int) and 0 <= start <= end <= data_size):
+            raise CheckpointError(f"{path.name}: tensor {name!r} lies outside the file "
+                                  f"(bytes {start}..{end} of {data_size:,}): truncated or corrupt")
+        if end - start != count * itemsize:
+            raise CheckpointError(f"{path.name}: tensor {name!r} claims shape {tuple(shape)} {dtype} "
+                                  f"({count * itemsize:,} bytes) but spans {end - start:,} bytes")
+        tensors[name] = {"dtype": dtype, "shape": tuple(shape)}
+    return tensors
+
+
+def _shard_files(path: Path) -> list[Path]:
+    """The files of a checkpoint given as a file, an index JSON or a directory."""
+    if path.is_dir():
+        index = path / INDEX_NAME
+        if index.exists():
+            return _shard_files(index)
+        files = sorted(path.glob("*.safetensors"))
+        if not files:
+            raise CheckpointError(f"{path}: no *.safetensors files in this directory")
+        return files
+    if path.name.endswith(".index.json"):
+        try:
+            weight_map = json.loads(path.read_text())["weight_map"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise CheckpointError(f"{path.name}: not a safetensors index ({e})") from None
+        files = [path.parent / f for f in sorted(set(weight_map.values()))]
+        missing = [f.name for f in files if not f.exists()]
+        if missing:
+            raise CheckpointError(f"{path.name}: shards missing: {', '.join(missing)}")
+        return files
+    return [path]
+
+
+def read_checkpoint(path: str | Path) -> Checkpoint:
+    """Open a .safetensors file, sharded set, or .npz lazily; CheckpointError when bad."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    files = _shard_files(path)
+    arrays: dict[str, mx.array] = {}
+    for f in files:
+        if f.suffix == ".safetensors":
+            read_safetensors_header(f)
+        elif f.suffix != ".npz":
+            raise CheckpointError(f"{f.name}: unsupported checkpoint format (use .safetensors, "
+                                  f"a {INDEX_NAME}, a directory of shards, or .npz)")
+        try:
+            loaded = mx.load(str(f))
+        except Exception as e:  # MLX's own reader rejected it
+            raise CheckpointError(f"{f.name}: cannot load ({str(e).splitlines()[0]})") from None
+        for key, value in loaded.items():
+            if key in arrays:
+                raise CheckpointError(f"{f.name}: tensor {key!r} also appears in another shard")
+            arrays[key] = value
+    shapes = {k: tuple(v.shape) for k, v in arrays.items()}
+    return Checkpoint(files=files, arrays=arrays, shapes=shapes)
+
+
+@dataclass
+class WeightsMatch:
+    """How a checkpoint's keys line up with a model's parameters."""
+
+    missing: list[tuple[str, tuple[int, ...]]]
+    unexpected: list[tuple[str, tuple[int, ...]]]
+    mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]]
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def describe(self) -> str:
+        def listing(items: list[str]) -> str:
+            more = f", … and {len(items) - _LISTED} more" if len(items) > _LISTED else ""
+            return ", ".join(items[:_LISTED]) + more
+
+        parts = []
+        if self.missing:
+            parts.append(f"missing {len(self.missing)}: " + listing([f"{k} {list(s)}" for k, s in self.missing]))
+        if self.unexpected:
+            parts.append(f"unexpected {len(self.unexpected)}: " + listing([f"{k} {list(s)}" for k, s in self.unexpected]))
+        if self.mismatched:
+            parts.append(f"shape mismatch {len(self.mismatched)}: " + listing(
+                [f"{k} model {list(a)} vs checkpoint {list(b)}" for k, a, b in self.mismatched]))
+        return "; ".join(parts)
+
+
+def match_weights(model: nn.Module, ckpt: Checkpoint) -> WeightsMatch:
+    params = {k: tuple(v.shape) for k, v in tree_flatten(model.parameters())}
+    missing = [(k, s) for k, s in params.items() if k not in ckpt.shapes]
+    unexpected = [(k, s) for k, s in ckpt.shapes.items() if k not in params]
+    mismatched = [(k, s, ckpt.shapes[k]) for k, s in params.items()
+                  if k in ckpt.shapes and ckpt.shapes[k] != s]
+    return WeightsMatch(sorted(missing), sorted(unexpected), sorted(mismatched))
+
+
+def load_into(model: nn.Module, ckpt: Checkpoint, strict: bool = True) -> WeightsMatch:
+    """Load matching tensors into `model` (lazily); with `strict`, any mismatch is an error."""
+    match = match_weights(model, ckpt)
+    if strict and not match.ok:
+        raise CheckpointError(f"{ckpt.label} does not fit the model ({match.describe()}); "
+                              "use --no-strict to load what matches")
+    bad = {k for k, _, _ in match.mismatched}
+    params = {k for k, _ in tree_flatten(model.parameters())}
+    pairs = [(k, v) for k, v in ckpt.arrays.items() if k in params and k not in bad]
+    model.load_weights(pairs, strict=False)
+    return match
