@@ -23,6 +23,7 @@ from mlx.utils import tree_map
 
 from mlx_report.errors import InputSpecError, ModelLoadError
 from mlx_report.inputs import dtype_name
+from mlx_report.model_dir import is_model_dir, load_model_dir
 
 FACTORY_NAMES = ("build", "build_model", "create_model", "get_model", "make_model")
 
@@ -41,6 +42,7 @@ class LoadedModel:
     source: Path
     source_sha256: str
     factory: str | None
+    weight_files: list[Path] | None = None   # set for model directories: weights come with it
 
 
 def parse_model_arg(text: str) -> tuple[str, object]:
@@ -77,6 +79,13 @@ def split_target(target: str) -> tuple[Path, str | None]:
 
 def load_model(target: str, kwargs: dict | None = None) -> LoadedModel:
     """Import the model file in ``target`` and build the model it names or defines."""
+    if is_model_dir(Path(target)):
+        if kwargs:
+            raise ModelLoadError("--arg does not apply to a model directory (its config.json describes it)")
+        model, config, files, digest = load_model_dir(Path(target))
+        kind = config.get("model_type", type(model).__name__)
+        return LoadedModel(model, type(model).__name__, Path(target).resolve() / "config.json",
+                           digest, f"mlx-lm {kind}", weight_files=files)
     path, name = split_target(target)
     label = str(path)
     source = _check_file(path)

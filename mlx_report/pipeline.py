@@ -30,6 +30,11 @@ def trace_target(target: str, input_texts: list[str], arg_texts: list[str] | Non
     cast_to = parse_dtype(dtype) if dtype else None
     loaded = load_model(target, kwargs)
     weights_meta: dict = {"weights": "random initialisation"}
+    if loaded.weight_files:
+        weights_meta = {"weights": loaded.weight_files[0].parent.name,
+                        "weights_files": [f.name for f in loaded.weight_files]}
+        if hash_weights:
+            weights_meta["weights_sha256"] = {f.name: sha256_file(f) for f in loaded.weight_files}
     if weights is not None:
         ckpt = read_checkpoint(weights)
         match = load_into(loaded.model, ckpt, strict=strict)

@@ -8,15 +8,22 @@ export counts exactly the work that depends on the inputs.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from contextlib import contextmanager, nullcontext
+from typing import Any, Callable, Iterator
 
 import mlx.core as mx
 import mlx.nn as nn
+from mlx.utils import tree_flatten, tree_unflatten
 
 from .costs import Cost, count_function
 from .provenance import Provenance
 from .signature import Signatures
 from .tracer import compile_disabled
+
+
+def _is_activation(a: mx.array, prov: Provenance, params: set[int]) -> bool:
+    """Arrays from the inputs, and any array we lost track of that is no parameter."""
+    return prov.get(a) is not None or id(a) not in params
 
 
 def _describe_args(tree: Any, prov: Provenance) -> Any:
@@ -66,6 +73,40 @@ def _call_total(module: nn.Module, args: tuple, kwargs: dict, prov: Provenance) 
     return count_function(fn, *found)
 
 
+def _placeholder(a: mx.array, index: int) -> mx.array:
+    """A lazy random array shaped like `a`, distinct from every other placeholder.
+
+    Export simplifies its graph (common subexpressions merge), so equal placeholders
+    (all zeros) would merge two projections of the same shape into one.
+    """
+    key = mx.random.key(index)
+    if mx.issubdtype(a.dtype, mx.floating):
+        return mx.random.normal(a.shape, dtype=a.dtype, key=key)
+    if a.dtype == mx.uint32:
+        return mx.random.bits(a.shape, width=4, key=key)
+    return mx.random.randint(0, 2, a.shape, key=key).astype(a.dtype)
+
+
+@contextmanager
+def placeholder_weights(model: nn.Module) -> Iterator[None]:
+    """Swap parameters for lazy zeros of the same shape and dtype while exporting.
+
+    `mx.export_function` cannot export arrays still backed by a lazy file read (a
+    checkpoint loaded with `mx.load`), and costs depend on shapes only. Tied arrays
+    get one shared placeholder. The originals are always put back.
+    """
+    original = tree_flatten(model.parameters())
+    swapped: dict[int, mx.array] = {}
+    for _, a in original:
+        if isinstance(a, mx.array) and id(a) not in swapped:
+            swapped[id(a)] = _placeholder(a, len(swapped))
+    model.update(tree_unflatten([(k, swapped.get(id(a), a)) for k, a in original]))
+    try:
+        yield
+    finally:
+        model.update(tree_unflatten(original))
+
+
 def count_calls(call_sites: dict[str, tuple[nn.Module, tuple, dict]],
                 children: dict[str, list[str]],
                 prov: Provenance,
@@ -74,7 +115,8 @@ def count_calls(call_sites: dict[str, tuple[nn.Module, tuple, dict]],
     totals: dict[str, Cost] = {}
     cache: dict[Any, Cost | None] = {}
     failed: list[str] = []
-    with compile_disabled():
+    root = call_sites[next(iter(call_sites))][0] if call_sites else None
+    with compile_disabled(), (placeholder_weights(root) if root is not None else nullcontext()):
         # Children before parents, so a call that cannot be exported can fall back
         # to the sum of its children.
         for node_id in reversed(list(call_sites)):
@@ -93,13 +135,20 @@ def count_calls(call_sites: dict[str, tuple[nn.Module, tuple, dict]],
                 totals[node_id] = inner
             else:
                 totals[node_id] = cache[key]
-    totals = {n: totals[n] for n in call_sites}
-    selfs = {}
-    for node_id, total in totals.items():
+    # Self = export total minus the children's totals, never below zero: export merges
+    # identical computations (a module called twice on the same array), which eager
+    # execution runs twice. Totals are then rebuilt bottom-up as self + children.
+    selfs: dict[str, Cost] = {}
+    for node_id in reversed(list(call_sites)):
         inner = Cost()
         for child in children[node_id]:
             inner = inner + totals.get(child, Cost())
-        selfs[node_id] = total - inner
+        own = totals[node_id] - inner
+        own.macs = max(own.macs, 0)
+        own.elementwise_flops = max(own.elementwise_flops, 0)
         if node_id in failed:
-            selfs[node_id].uncounted = {f"<not exportable: {type(call_sites[node_id][0]).__name__}>": 1}
+            own.uncounted = {f"<not exportable: {type(call_sites[node_id][0]).__name__}>": 1}
+        selfs[node_id] = own
+        totals[node_id] = own + inner
+    totals = {n: totals[n] for n in call_sites}
     return totals, selfs, failed

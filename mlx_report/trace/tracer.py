@@ -8,7 +8,10 @@ even when the forward pass raises. Nothing is evaluated.
 
 from __future__ import annotations
 
+import gc
+import inspect
 import os
+import sys
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -55,6 +58,55 @@ def compile_disabled() -> Iterator[None]:
     finally:
         if os.environ.get("MLX_DISABLE_COMPILE", "").lower() in ("", "0", "false"):
             mx.enable_compile()
+
+
+_COMPILED_TYPE = type(nn.gelu)  # mx.compile's wrapper (mlx.core._gc_func)
+
+
+def _python_function(compiled: Any) -> Callable | None:
+    """The Python function an `mx.compile` wrapper holds (found through gc referents)."""
+    functions = [r for r in gc.get_referents(compiled) if inspect.isfunction(r) or inspect.ismethod(r)]
+    return functions[-1] if functions else None
+
+
+@contextmanager
+def uncompiled(model: nn.Module) -> Iterator[None]:
+    """Replace `mx.compile`d functions the model can reach by their Python functions.
+
+    With compilation disabled they compute the same thing, but a compiled wrapper
+    returns new array objects, which would cut provenance (and dataflow edges).
+    Looks in the modules defining the model's classes, mlx.nn, the classes and the
+    module instances; everything is put back afterwards.
+    """
+    saved: list[tuple[Any, str, Any, bool]] = []
+    owners: dict[int, Any] = {}
+    for _, module in model.named_modules():
+        for cls in type(module).__mro__:
+            owners.setdefault(id(cls), cls)
+            py_module = sys.modules.get(cls.__module__)
+            if py_module is not None:
+                owners.setdefault(id(py_module), py_module)
+    for name, py_module in list(sys.modules.items()):
+        if name.startswith("mlx.nn"):
+            owners.setdefault(id(py_module), py_module)
+    try:
+        for owner in owners.values():
+            for name, value in list(vars(owner).items()):
+                if type(value) is _COMPILED_TYPE and (fn := _python_function(value)) is not None:
+                    saved.append((owner, name, value, False))
+                    setattr(owner, name, fn)
+        for _, module in model.named_modules():
+            for name, value in list(vars(module).items()):
+                if type(value) is _COMPILED_TYPE and (fn := _python_function(value)) is not None:
+                    saved.append((module, name, value, True))
+                    object.__setattr__(module, name, fn)
+        yield
+    finally:
+        for owner, name, value, is_instance in reversed(saved):
+            if is_instance:
+                object.__setattr__(owner, name, value)
+            else:
+                setattr(owner, name, value)
 
 
 class Tracer:
@@ -284,7 +336,7 @@ def run_trace(model: nn.Module, args: tuple, kwargs: dict) -> tuple[Tracer, Any]
 
 @contextmanager
 def tracing_state(tracer: Tracer) -> Iterator[None]:
-    with tracer.patched(), tracking(tracer.prov):
+    with uncompiled(tracer.model), tracer.patched(), tracking(tracer.prov):
         yield
 
 
