@@ -97,6 +97,116 @@ def summary(
     _run(debug, action)
 
 
+EXPORT_FORMATS = (".json", ".graphml", ".gexf", ".md", ".tex", ".csv")
+
+
+@app.command()
+def export(
+    model: str = typer.Argument(..., help="Model file (model.py[:NAME]) or model directory."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output file: .json .graphml .gexf .md .tex .csv"),
+    inputs: list[str] = InputOpt,
+    args: Optional[list[str]] = ArgOpt,
+    dtype: Optional[str] = DtypeOpt,
+    weights: Optional[Path] = WeightsOpt,
+    strict: bool = StrictOpt,
+    depth: int = typer.Option(3, "--depth", "-d", min=0, help="Table depth for .md/.tex/.csv."),
+    fold: bool = typer.Option(True, "--fold/--no-fold", help="Fold identical consecutive blocks (.md/.tex/.csv)."),
+    caption: Optional[str] = typer.Option(None, "--caption", help="LaTeX table caption."),
+    siunitx: bool = typer.Option(False, "--siunitx/--plain-numbers", help="LaTeX numbers with \\num{} (siunitx)."),
+    debug: bool = DebugOpt,
+) -> None:
+    """Export the traced graph (.json .graphml .gexf) or the summary table (.md .tex .csv)."""
+
+    def action() -> None:
+        from . import export as ex
+        from .analysis.table import build_table
+        from .errors import OutputError
+        from .output import write_atomic
+        from .pipeline import trace_target
+        from .render import tabular
+        from .render.text import DEFAULT_COLUMNS
+
+        suffix = output.suffix.lower()
+        if suffix not in EXPORT_FORMATS:
+            raise OutputError(f"cannot export to {output.name}: use one of {' '.join(EXPORT_FORMATS)}")
+        traced = trace_target(model, inputs, args, dtype, weights=weights, strict=strict)
+        graph = traced.graph
+        table = build_table(graph, depth=depth, fold=fold)
+        text = {
+            ".json": lambda: ex.to_json(graph),
+            ".graphml": lambda: ex.to_graphml(graph),
+            ".gexf": lambda: ex.to_gexf(graph),
+            ".md": lambda: tabular.table_to_markdown(graph, table, DEFAULT_COLUMNS),
+            ".tex": lambda: tabular.table_to_latex(graph, table, caption=caption, siunitx=siunitx),
+            ".csv": lambda: tabular.table_to_csv(table),
+        }[suffix]()
+        write_atomic(output, text, protect=[traced.loaded.source])
+        typer.echo(f"wrote {output}", err=True)
+
+    _run(debug, action)
+
+
+class DiffFormat(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+class FailOn(str, Enum):
+    params = "params"
+    shapes = "shapes"
+    any = "any"
+
+
+DIFF_FOUND_EXIT = 8
+
+
+@app.command()
+def diff(
+    a: str = typer.Argument(..., help="Side A: an archived JSON, a model file/directory, or a checkpoint."),
+    b: str = typer.Argument(..., help="Side B: same kinds as A."),
+    inputs: Optional[list[str]] = typer.Option(None, "--input", "-i", help="Example input for model sides."),
+    args: Optional[list[str]] = ArgOpt,
+    dtype: Optional[str] = DtypeOpt,
+    weights_a: Optional[str] = typer.Option(None, "--weights-a", help="Checkpoint for model A."),
+    weights_b: Optional[str] = typer.Option(None, "--weights-b", help="Checkpoint for model B."),
+    strict: bool = StrictOpt,
+    drift: bool = typer.Option(True, "--drift/--no-drift", help="Per-tensor drift when both sides have weights."),
+    fmt: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="Output format."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file (.json, .md, .txt)."),
+    fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help=f"Exit {DIFF_FOUND_EXIT} when params, shapes or anything differ (for CI)."),
+    debug: bool = DebugOpt,
+) -> None:
+    """Compare two models, archives or checkpoints: modules by path, tensors by name."""
+
+    def action() -> int:
+        import json as _json
+
+        from .compare import compare, load_side
+        from .output import write_atomic
+        from .render.diff_text import render_diff_markdown, render_diff_text
+
+        side_a = load_side(a, inputs or [], args, dtype, weights_a, strict)
+        side_b = load_side(b, inputs or [], args, dtype, weights_b, strict)
+        result = compare(side_a, side_b, drift=drift)
+        chosen = fmt
+        if output is not None and fmt is DiffFormat.text:
+            chosen = {".json": DiffFormat.json, ".md": DiffFormat.markdown}.get(output.suffix.lower(), fmt)
+        text = {
+            DiffFormat.text: render_diff_text,
+            DiffFormat.json: lambda d: _json.dumps(d.to_dict(), indent=2) + "\n",
+            DiffFormat.markdown: render_diff_markdown,
+        }[chosen](result)
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            write_atomic(output, text, protect=[Path(a), Path(b)])
+            typer.echo(f"wrote {output}", err=True)
+        return DIFF_FOUND_EXIT if fail_on is not None and result.matches(fail_on.value) else 0
+
+    _run(debug, action)
+
+
 @app.command()
 def version() -> None:
     """Print the versions of mlx-report, MLX and Python."""

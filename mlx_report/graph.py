@@ -14,6 +14,11 @@ import networkx as nx
 Shape = tuple[int, ...]
 
 
+def path_sort_key(path: str) -> tuple:
+    """Sort module paths as a tree, numerically within lists: layers.2 before layers.10."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in path.split(".")) if path else ()
+
+
 @dataclass
 class TensorInfo:
     """One parameter array, counted once however many paths reach it."""

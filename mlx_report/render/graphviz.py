@@ -239,13 +239,27 @@ def _shape_text(shapes: Sequence[Sequence[int]], dtypes: Sequence[str]) -> str:
 
 
 def _badge(node: VisibleNode, style: Style) -> str:
+    """A header cell: ×N on a dark chip for folds, 'call k/n' for reused modules; '' otherwise."""
     if node.count > 1:
-        return (f'<TD BGCOLOR="{style.badge_fill}" ALIGN="RIGHT"><FONT COLOR="{style.badge_text}" '
-                f'POINT-SIZE="{style.small_size}"><B> ×{node.count} </B></FONT></TD>')
+        return (f'<TD BGCOLOR="{style.badge_fill}" STYLE="rounded" CELLPADDING="2">'
+                f'<FONT COLOR="{style.badge_text}" POINT-SIZE="{style.small_size}"><B>×{node.count}</B>'
+                f"</FONT></TD>")
     if node.call_number:
-        return (f'<TD ALIGN="RIGHT"><FONT COLOR="{style.muted}" POINT-SIZE="{style.small_size}">'
-                f'call {node.call_number}/{node.call_total}</FONT></TD>')
+        return f"<TD>{_small(f'call {node.call_number}/{node.call_total}', style)}</TD>"
     return ""
+
+
+def _label_table(header: str, badge: str, rows: list[str], align: str = "CENTER") -> str:
+    """Header (name and type) with an optional badge cell beside it, then one row per line."""
+    span = ' COLSPAN="2"' if badge else ""
+    out = [f'<TR><TD ALIGN="{align}">{header}</TD>{badge}</TR>']
+    out += [f'<TR><TD ALIGN="{align}"{span}>{r}</TD></TR>' for r in rows]
+    return '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1" CELLPADDING="1">' + "".join(out) + "</TABLE>>"
+
+
+def _header(name: str, type_name: str, style: Style) -> str:
+    type_text = f' <FONT COLOR="{style.muted}">{_e(type_name)}</FONT>' if type_name else ""
+    return f"<B>{_e(name)}</B>{type_text}"
 
 
 def _name(graph: ModelGraph, vis: VisibleGraph, node: VisibleNode) -> str:
@@ -267,40 +281,34 @@ def _figure_row(figs: dict[str, int], fields: Sequence[str], node: VisibleNode) 
     return " · ".join(bits)
 
 
+def _small(text: str, style: Style) -> str:
+    return f'<FONT COLOR="{style.muted}" POINT-SIZE="{style.small_size}">{_e(text)}</FONT>'
+
+
 def _node_label(graph: ModelGraph, vis: VisibleGraph, node: VisibleNode,
                 fields: Sequence[str], style: Style) -> str:
     d = graph.node(node.id)
-    badge = _badge(node, style)
-    span = ' COLSPAN="2"' if badge else ""
-    rows = [f"<TR><TD><B>{_e(_name(graph, vis, node))}</B></TD>{badge}</TR>"]
-    kind = d["type"] if "type" in fields else ""
+    header = _header(_name(graph, vis, node), d["type"] if "type" in fields else "", style)
+    rows = []
     config = short_config(d["type"], d.get("config", "")) if "config" in fields else ""
-    if kind or config:
-        text = _e(kind) + (f' <FONT COLOR="{style.muted}">{_e(config)}</FONT>' if config else "")
-        rows.append(f"<TR><TD{span}>{text}</TD></TR>")
+    if config:
+        rows.append(_e(config))
     if "shape" in fields and d["output_shapes"]:
-        rows.append(f"<TR><TD{span}>{_e(_shape_text(d['output_shapes'], d['output_dtypes']))}</TD></TR>")
+        rows.append(_e(_shape_text(d["output_shapes"], d["output_dtypes"])))
     figures = _figure_row(_figures(graph, node), fields, node)
     if figures:
-        rows.append(f'<TR><TD{span}><FONT COLOR="{style.muted}" POINT-SIZE="{style.small_size}">'
-                    f"{_e(figures)}</FONT></TD></TR>")
-    return '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + "".join(rows) + "</TABLE>>"
+        rows.append(_small(figures, style))
+    return _label_table(header, _badge(node, style), rows)
 
 
 def _cluster_label(graph: ModelGraph, vis: VisibleGraph, node: VisibleNode,
                    fields: Sequence[str], style: Style) -> str:
     d = graph.node(node.id)
-    badge = _badge(node, style)
-    type_text = f' <FONT COLOR="{style.muted}">{_e(d["type"])}</FONT>' if "type" in fields else ""
-    rows = [f"<TR><TD ALIGN=\"LEFT\"><B>{_e(_name(graph, vis, node))}</B>{type_text}</TD>{badge}</TR>"]
+    header = _header(_name(graph, vis, node), d["type"] if "type" in fields else "", style)
     figures = _figure_row(_figures(graph, node), fields, node)
-    if figures:
-        span = ' COLSPAN="2"' if badge else ""
-        note = " (all blocks)" if node.count > 1 else ""
-        rows.append(f'<TR><TD ALIGN="LEFT"{span}><FONT COLOR="{style.muted}" POINT-SIZE="{style.small_size}">'
-                    f"{_e(figures + note)}</FONT></TD></TR>")
-    return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
-            + "".join(rows) + "</TABLE>>")
+    if figures and node.count > 1:
+        figures += f" in {node.count} blocks"
+    return _label_table(header, _badge(node, style), [_small(figures, style)] if figures else [], "LEFT")
 
 
 def _io_label(graph: ModelGraph, node_id: str, style: Style) -> str:
@@ -354,9 +362,11 @@ def _subtitle(graph: ModelGraph) -> str:
 def _edge_label(vis: VisibleGraph, graph: ModelGraph, edge, fields: Sequence[str]) -> str:
     """The edge's shapes, unless the producer's box already shows exactly that shape."""
     src = vis.nodes.get(edge.src)
-    if src is not None and src.kind == "call" and not src.is_cluster and "shape" in fields:
+    if src is not None and not src.is_cluster:
         d = graph.node(edge.src)
-        if [tuple(s) for s in d["output_shapes"]] == edge.shapes:
+        shown = d.get("shapes", []) if src.kind == "input" else \
+            d["output_shapes"] if "shape" in fields else None
+        if shown is not None and [tuple(s) for s in shown] == edge.shapes:
             return ""
     return _shape_text(edge.shapes[:2], edge.dtypes[:2]) + (" …" if len(edge.shapes) > 2 else "")
 
@@ -416,7 +426,7 @@ def build_diagram(graph: ModelGraph, depth: int = DEFAULT_DEPTH, expand: Sequenc
         if node.call_number:
             attrs["style"] = f"rounded,filled,{st.reuse_border_style}"
         if node.count > 1:
-            attrs["penwidth"] = str(st.node_penwidth * 2)
+            attrs["peripheries"] = str(st.fold_peripheries)
         if d.get("error"):
             attrs["color"], attrs["penwidth"] = "#C00000", str(st.node_penwidth * 2)
         target.node(_dot_id(node.id), label=_node_label(graph, vis, node, fields, st), **attrs)

@@ -11,8 +11,7 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten
 
-from ..graph import TensorInfo
-from .tracer import _path_sort_key
+from ..graph import TensorInfo, path_sort_key
 
 RUNNING_STATS = ("running_mean", "running_var")
 
@@ -35,7 +34,7 @@ def collect_tensors(model: nn.Module) -> tuple[list[TensorInfo], dict[int, Tenso
     """One TensorInfo per unique array, in path order; also a map id(array) -> info."""
     modules = dict(model.named_modules())
     trainable = {id(a) for _, a in tree_flatten(model.trainable_parameters())}
-    flat = sorted(tree_flatten(model.parameters()), key=lambda kv: _path_sort_key(kv[0]))
+    flat = sorted(tree_flatten(model.parameters()), key=lambda kv: path_sort_key(kv[0]))
     by_id: dict[int, TensorInfo] = {}
     tensors: list[TensorInfo] = []
     for key, arr in flat:

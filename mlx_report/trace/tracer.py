@@ -20,6 +20,7 @@ import mlx.nn as nn
 import networkx as nx
 from mlx.utils import tree_flatten, tree_unflatten
 
+from ..graph import path_sort_key
 from .provenance import Provenance, iter_arrays, tracking
 from .signature import Signatures
 
@@ -120,7 +121,7 @@ class Tracer:
             self.paths.setdefault(id(module), []).append(path)
             self.module_index.setdefault(id(module), len(self.module_index))
         for paths in self.paths.values():
-            paths.sort(key=_path_sort_key)
+            paths.sort(key=path_sort_key)
         self.graph = nx.DiGraph()
         self.prov = Provenance()
         self.signatures = Signatures()
@@ -296,10 +297,6 @@ class Tracer:
                 rec.last_use = self.prov.clock + 1
                 for tag in sorted(rec.tags):
                     self._add_edge(tag, node_id, a)
-
-
-def _path_sort_key(path: str) -> tuple:
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in path.split(".")) if path else ()
 
 
 def _node_sort_key(node_id: str) -> tuple:

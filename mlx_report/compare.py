@@ -1,0 +1,67 @@
+"""Load → trace → diff for `mlx-report diff`: each side is an archive, a model or a checkpoint."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlx.core as mx
+from mlx.utils import tree_flatten
+
+from .analysis.drift import drift_between
+from .checkpoint import read_checkpoint
+from .diff import GraphDiff, diff_graphs, diff_tensors
+from .errors import InputSpecError, MlxReportError
+from .export import graph_from_dict
+from .graph import ModelGraph, TensorInfo
+from .model_dir import is_model_dir
+from .pipeline import trace_target
+
+CHECKPOINT_SUFFIXES = (".safetensors", ".npz")
+
+
+@dataclass
+class Side:
+    label: str
+    graph: ModelGraph | None
+    tensors: list[TensorInfo]
+    arrays: dict[str, mx.array] | None    # real weights, for drift
+
+
+def _checkpoint_tensors(arrays: dict[str, mx.array]) -> list[TensorInfo]:
+    return [TensorInfo(name=k, aliases=[], shape=tuple(v.shape), dtype=str(v.dtype).removeprefix("mlx.core."),
+                       params=v.size, nbytes=v.nbytes, trainable=True) for k, v in sorted(arrays.items())]
+
+
+def load_side(spec: str, inputs: list[str], args: list[str] | None, dtype: str | None,
+              weights: str | None, strict: bool = True) -> Side:
+    """Read one side of a diff from whatever `spec` names."""
+    path = Path(spec)
+    if path.suffix == ".json" and not path.name.endswith(".index.json"):
+        try:
+            return Side(path.name, graph := graph_from_dict(json.loads(path.read_text())), graph.tensors, None)
+        except FileNotFoundError:
+            raise MlxReportError(f"archive not found: {spec}") from None
+        except (ValueError, KeyError, TypeError) as e:
+            raise MlxReportError(f"{path.name}: not an mlx-report JSON archive ({e})") from None
+    if path.suffix in CHECKPOINT_SUFFIXES or path.name.endswith(".index.json") or (
+            path.is_dir() and not is_model_dir(path)):
+        ckpt = read_checkpoint(path)
+        return Side(ckpt.label, None, _checkpoint_tensors(ckpt.arrays), ckpt.arrays)
+    if not inputs:
+        raise InputSpecError(f"{spec} is a model: give --input so it can be traced")
+    traced = trace_target(spec, inputs, args, dtype, weights=weights, strict=strict)
+    has_weights = weights is not None or traced.loaded.weight_files
+    arrays = dict(tree_flatten(traced.loaded.model.parameters())) if has_weights else None
+    return Side(spec, traced.graph, traced.graph.tensors, arrays)
+
+
+def compare(a: Side, b: Side, drift: bool = True, progress=None) -> GraphDiff:
+    """The diff of two sides; drift only where both sides carry real weights."""
+    drifts = drift_between(a.arrays, b.arrays, progress) if drift and a.arrays and b.arrays else None
+    if a.graph is not None and b.graph is not None:
+        return diff_graphs(a.graph, b.graph, a.label, b.label, drifts)
+    return GraphDiff(a.label, b.label, a.graph.totals if a.graph else None,
+                     b.graph.totals if b.graph else None,
+                     tensors=diff_tensors(a.tensors, b.tensors, drifts))
