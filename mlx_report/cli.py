@@ -97,6 +97,53 @@ def summary(
     _run(debug, action)
 
 
+@app.command()
+def graph(
+    model: str = typer.Argument(..., help="Model file, optionally with :NAME (model.py:build_model)."),
+    inputs: list[str] = InputOpt,
+    args: Optional[list[str]] = ArgOpt,
+    dtype: Optional[str] = DtypeOpt,
+    weights: Optional[Path] = WeightsOpt,
+    strict: bool = StrictOpt,
+    output: Path = typer.Option(..., "--output", "-o", help="Diagram file: .svg, .pdf, .png or .dot."),
+    depth: int = typer.Option(2, "--depth", "-d", min=0, help="Deepest call level drawn; deeper calls are drawn as their ancestor."),
+    expand: Optional[list[str]] = typer.Option(None, "--expand", "-e", help="Module path drawn in full detail, e.g. layers.0 (repeatable)."),
+    fields: str = typer.Option("type,shape,params,macs,config", "--fields", help="Comma-separated node fields: type,shape,params,macs,config."),
+    style: str = typer.Option("paper", "--style", help="paper | slides."),
+    heat: Optional[str] = typer.Option(None, "--heat", help="Shade nodes by cost: macs | params | memory."),
+    rankdir: str = typer.Option("TB", "--rankdir", help="TB (top to bottom) | LR (left to right)."),
+    edge_labels: str = typer.Option("shape", "--edge-labels", help="shape | none."),
+    fold: bool = typer.Option(True, "--fold/--no-fold", help="Draw identical consecutive blocks once, with a ×N badge."),
+    title: Optional[str] = typer.Option(None, "--title", help="Figure title (default: the model name; \"\" for none)."),
+    debug: bool = DebugOpt,
+) -> None:
+    """Draw an architecture diagram of MODEL (Graphviz: SVG, PDF, PNG or DOT)."""
+
+    def action() -> None:
+        from .errors import InputSpecError
+        from .pipeline import trace_target
+        from .render.graphviz import build_diagram, check_options, diagram_bytes, output_format
+        from .output import write_atomic
+
+        fmt = output_format(output)
+        names = tuple(f.strip() for f in fields.split(",") if f.strip())
+        options = dict(fields=names, heat=heat, rankdir=rankdir.upper(), edge_labels=edge_labels,
+                       style=style)
+        try:
+            check_options(**options)
+        except ValueError as e:
+            raise InputSpecError(str(e)) from None
+        traced = trace_target(model, inputs, args, dtype, weights=weights, strict=strict)
+        diagram = build_diagram(traced.graph, depth=depth, expand=tuple(expand or ()), fold=fold,
+                                title=title, **options)
+        write_atomic(output, diagram_bytes(diagram, fmt, style), protect=[traced.loaded.source])
+        for note in diagram.notes:
+            typer.echo(f"note: {note}", err=True)
+        typer.echo(f"wrote {output}", err=True)
+
+    _run(debug, action)
+
+
 EXPORT_FORMATS = (".json", ".graphml", ".gexf", ".md", ".tex", ".csv")
 
 

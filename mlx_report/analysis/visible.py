@@ -281,7 +281,8 @@ def visible_graph(graph: ModelGraph, depth: int = 2, expand: tuple[str, ...] | l
     on_path = expanded | {a for n in expanded for a in graph.ancestors(n)}
     folds = _split_folds(find_folds(graph), on_path) if fold else {}
     notes: list[str] = []
-    start = max(depth, 0)
+    deepest = max((graph.node(n)["depth"] for n in graph.calls()), default=0)
+    start = int(max(min(depth, deepest), 0))  # also turns depth=math.inf into a number
     d = start
     while True:
         builder = _Builder(graph, d, expanded, folds)

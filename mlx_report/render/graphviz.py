@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import functools
 import html
-import math
 import os
 import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -192,38 +191,39 @@ def _figures(graph: ModelGraph, node: VisibleNode) -> dict[str, int]:
 
 @dataclass
 class Heat:
-    """Log-spaced bins of one cost over the drawn boxes."""
+    """Bins of one cost over the drawn boxes: the top step from half the largest value, ×4 steps below."""
 
     kind: str
-    edges: list[float]      # bin lower bounds (len = palette size)
+    edges: list[float]      # lower bound of each palette step, ascending
     palette: tuple[str, ...]
 
     def colour(self, value: int) -> str | None:
         if value <= 0:
             return None
-        index = max(i for i, lo in enumerate(self.edges) if value >= lo or i == 0)
-        return self.palette[index]
+        return self.palette[max([0] + [i for i, lo in enumerate(self.edges) if value >= lo])]
+
+
+HEAT_STEP = 4
 
 
 def _heat(graph: ModelGraph, vis: VisibleGraph, kind: str, style: Style) -> Heat | None:
     values = [_figures(graph, n)[kind] for n in vis.boxes() if n.kind == "call"]
-    positive = [v for v in values if v > 0]
-    if not positive:
+    top = max(values, default=0)
+    if top <= 0:
         return None
     palette = style.heat[kind]
-    lo, hi = math.log10(min(positive)), math.log10(max(positive))
-    step = (hi - lo) / len(palette) if hi > lo else 1.0
-    edges = [10 ** (lo + i * step) for i in range(len(palette))]
-    return Heat(kind, edges, palette)
+    n = len(palette)
+    return Heat(kind, [top / 2 / HEAT_STEP ** (n - 1 - i) for i in range(n)], palette)
 
 
 def _heat_legend(heat: Heat, style: Style) -> str:
     fmt = fmt_bytes if heat.kind == "memory" else _num
-    cells = [f'<TD><FONT POINT-SIZE="{style.small_size}">{_e(HEAT_TITLES[heat.kind])}</FONT></TD>']
-    for colour, lo in zip(heat.palette, heat.edges):
-        cells.append(f'<TD BGCOLOR="{colour}" BORDER="1" COLOR="{style.node_border}">'
-                     f'<FONT POINT-SIZE="{style.small_size}">≥ {_e(fmt(int(lo)))}</FONT></TD>')
-    return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="3"><TR>'
+    swatch = f'<TD BORDER="1" COLOR="{style.node_border}" BGCOLOR="{{}}">{{}}</TD>'
+    cells = [f"<TD>{_e(HEAT_TITLES[heat.kind])}</TD>", swatch.format(style.node_fill, "0")]
+    cells.append(swatch.format(heat.palette[0], f"&lt; {_e(fmt(int(heat.edges[1])))}"))
+    for colour, lo in list(zip(heat.palette, heat.edges))[1:]:
+        cells.append(swatch.format(colour, f"≥ {_e(fmt(int(lo)))}"))
+    return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="3" CELLPADDING="3"><TR>'
             + "".join(cells) + "</TR></TABLE>>")
 
 
@@ -242,10 +242,10 @@ def _badge(node: VisibleNode, style: Style) -> str:
     """A header cell: ×N on a dark chip for folds, 'call k/n' for reused modules; '' otherwise."""
     if node.count > 1:
         return (f'<TD BGCOLOR="{style.badge_fill}" STYLE="rounded" CELLPADDING="2">'
-                f'<FONT COLOR="{style.badge_text}" POINT-SIZE="{style.small_size}"><B>×{node.count}</B>'
-                f"</FONT></TD>")
-    if node.call_number:
-        return f"<TD>{_small(f'call {node.call_number}/{node.call_total}', style)}</TD>"
+                f'<FONT COLOR="{style.badge_text}"><B>×{node.count}</B></FONT></TD>')
+    if node.call_number:  # same font size as the header: mixed sizes in one row misalign
+        return f'<TD><FONT COLOR="{style.muted}">call {node.call_number}/{node.call_total}</FONT></TD>'
+
     return ""
 
 
@@ -254,7 +254,7 @@ def _label_table(header: str, badge: str, rows: list[str], align: str = "CENTER"
     span = ' COLSPAN="2"' if badge else ""
     out = [f'<TR><TD ALIGN="{align}">{header}</TD>{badge}</TR>']
     out += [f'<TR><TD ALIGN="{align}"{span}>{r}</TD></TR>' for r in rows]
-    return '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1" CELLPADDING="1">' + "".join(out) + "</TABLE>>"
+    return '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">' + "".join(out) + "</TABLE>>"
 
 
 def _header(name: str, type_name: str, style: Style) -> str:
@@ -270,11 +270,12 @@ def _name(graph: ModelGraph, vis: VisibleGraph, node: VisibleNode) -> str:
     return name
 
 
-def _figure_row(figs: dict[str, int], fields: Sequence[str], node: VisibleNode) -> str:
+def _figure_row(figs: dict[str, int], fields: Sequence[str], node: VisibleNode,
+                graph: ModelGraph) -> str:
     bits = []
     if "params" in fields and figs["params"]:
         bits.append(f"{_num(figs['params'])} params")
-    elif "params" in fields and node.call_number > 1:
+    elif "params" in fields and node.call_number > 1 and graph.node(node.id).get("params"):
         bits.append("params shared")
     if "macs" in fields and figs["macs"]:
         bits.append(f"{_num(figs['macs'])} MACs")
@@ -295,7 +296,7 @@ def _node_label(graph: ModelGraph, vis: VisibleGraph, node: VisibleNode,
         rows.append(_e(config))
     if "shape" in fields and d["output_shapes"]:
         rows.append(_e(_shape_text(d["output_shapes"], d["output_dtypes"])))
-    figures = _figure_row(_figures(graph, node), fields, node)
+    figures = _figure_row(_figures(graph, node), fields, node, graph)
     if figures:
         rows.append(_small(figures, style))
     return _label_table(header, _badge(node, style), rows)
@@ -305,7 +306,7 @@ def _cluster_label(graph: ModelGraph, vis: VisibleGraph, node: VisibleNode,
                    fields: Sequence[str], style: Style) -> str:
     d = graph.node(node.id)
     header = _header(_name(graph, vis, node), d["type"] if "type" in fields else "", style)
-    figures = _figure_row(_figures(graph, node), fields, node)
+    figures = _figure_row(_figures(graph, node), fields, node, graph)
     if figures and node.count > 1:
         figures += f" in {node.count} blocks"
     return _label_table(header, _badge(node, style), [_small(figures, style)] if figures else [], "LEFT")
@@ -326,7 +327,10 @@ def _io_label(graph: ModelGraph, node_id: str, style: Style) -> str:
 
 # -- DOT -------------------------------------------------------------------------------------
 
-def _check_options(fields: Sequence[str], heat: str | None, rankdir: str, edge_labels: str) -> None:
+def check_options(fields: Sequence[str] = FIELDS, heat: str | None = None, rankdir: str = "TB",
+                  edge_labels: str = "shape", style: str | Style = "paper") -> None:
+    """Raise ValueError naming the first unknown option value."""
+    get_style(style)
     bad = [f for f in fields if f not in FIELDS]
     if bad:
         raise ValueError(f"unknown field(s) {', '.join(bad)}; choose from {','.join(FIELDS)}")
@@ -378,7 +382,7 @@ def build_diagram(graph: ModelGraph, depth: int = DEFAULT_DEPTH, expand: Sequenc
                   budget: int = DEFAULT_BUDGET) -> Diagram:
     """The diagram of `graph` at `depth`: DOT source, title, description and notes."""
     fields = tuple(fields)
-    _check_options(fields, heat, rankdir, edge_labels)
+    check_options(fields, heat, rankdir, edge_labels, style)
     st = get_style(style)
     vis = visible_graph(graph, depth=depth, expand=tuple(expand), fold=fold, budget=budget)
     heat_map = _heat(graph, vis, heat, st) if heat else None
@@ -421,15 +425,17 @@ def build_diagram(graph: ModelGraph, depth: int = DEFAULT_DEPTH, expand: Sequenc
         attrs: dict[str, str] = {}
         if d.get("params", 0) and node.call_number <= 1:
             attrs["fillcolor"] = st.weight_fill
+        node_style = st
         if heat_map is not None:
             attrs["fillcolor"] = heat_map.colour(_figures(graph, node)[heat_map.kind]) or st.node_fill
+            node_style = replace(st, muted=st.text)  # grey text fades on the darker steps
         if node.call_number:
             attrs["style"] = f"rounded,filled,{st.reuse_border_style}"
         if node.count > 1:
             attrs["peripheries"] = str(st.fold_peripheries)
         if d.get("error"):
             attrs["color"], attrs["penwidth"] = "#C00000", str(st.node_penwidth * 2)
-        target.node(_dot_id(node.id), label=_node_label(graph, vis, node, fields, st), **attrs)
+        target.node(_dot_id(node.id), label=_node_label(graph, vis, node, fields, node_style), **attrs)
 
     if graph.root in vis.nodes:
         add(dot, vis.nodes[graph.root], 0)
@@ -562,7 +568,9 @@ def diagram_bytes(diagram: Diagram, fmt: str, style: str | Style = "paper") -> b
     return data
 
 
-def _format_of(path: Path) -> str:
+def output_format(path: str | os.PathLike) -> str:
+    """The diagram format named by a file's extension (svg, pdf, png, dot/gv)."""
+    path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
     if fmt == "gv":
         return "dot"
@@ -576,7 +584,7 @@ def render_graph(graph: ModelGraph, path: str | os.PathLike, protect: Sequence[P
                  **options: Any) -> Path:
     """Write the diagram of `graph` to `path`; the extension picks the format."""
     target = Path(path)
-    fmt = _format_of(target)
+    fmt = output_format(target)
     diagram = build_diagram(graph, **options)
     return write_atomic(target, diagram_bytes(diagram, fmt, options.get("style", "paper")),
                         protect=protect)

@@ -32,7 +32,7 @@ class Style:
     font_size: float = 10.0          # node text
     title_size: float = 12.0         # the figure title
     cluster_size: float = 10.0       # cluster titles
-    small_size: float = 8.5          # figures (params, MACs), edge labels, badges
+    small_size: float = 8.0          # figures (params, MACs), edge labels, badges
     text: str = "#000000"
     muted: str = "#505050"           # type names, figures, edge labels
     node_fill: str = "#FFFFFF"
@@ -66,7 +66,7 @@ PAPER = Style(name="paper")
 SLIDES = replace(
     PAPER,
     name="slides",
-    font_size=14.0, title_size=18.0, cluster_size=14.0, small_size=12.0,
+    font_size=14.0, title_size=18.0, cluster_size=14.0, small_size=11.0,
     text="#1B1B1B", muted="#3C4A5A",
     node_border="#1F4E79", node_penwidth=1.6, weight_fill="#DCE9F7",
     io_fill="#1F4E79", io_border="#1F4E79",

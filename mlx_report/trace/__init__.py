@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import mlx.nn as nn
@@ -10,7 +11,7 @@ from ..errors import TraceError
 from ..graph import ModelGraph, Totals
 from .call_costs import count_calls
 from .params import collect_tensors, module_param_figures, own_params
-from .tracer import ForwardError, Tracer, run_trace
+from .tracer import DataDependentError, ForwardError, Tracer, run_trace
 
 __all__ = ["trace", "TraceFailed"]
 
@@ -30,6 +31,11 @@ def trace(model: nn.Module, *inputs: Any, name: str | None = None, **kw_inputs: 
     try:
         tracer, _ = run_trace(model, inputs, kw_inputs)
     except ForwardError as e:
+        if isinstance(e.original, DataDependentError):
+            raise TraceError(str(e.original)) from None
+        if isinstance(e.original, RecursionError):
+            raise TraceError(f"the forward pass recursed too deeply ({e.original}); mlx-report "
+                             f"allows {3 * sys.getrecursionlimit()} frames") from None
         tracer = e.tracer
         graph = _build_graph(tracer, model, name)
         graph.meta["failed"] = {"node": e.node_id, "error": f"{type(e.original).__name__}: {e.original}"}

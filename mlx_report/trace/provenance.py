@@ -18,7 +18,7 @@ import mlx.core as mx
 
 # Functions that never produce arrays from arrays, or must not be intercepted.
 _SKIP_FUNCTIONS = {
-    "array", "eval", "async_eval", "export_function", "export_to_dot", "exporter",
+    "array", "export_function", "export_to_dot", "exporter",
     "import_function", "compile", "disable_compile", "enable_compile", "checkpoint",
     "grad", "value_and_grad", "vjp", "jvp", "vmap", "stream", "new_stream",
     "default_stream", "default_device", "set_default_device", "set_default_stream",
@@ -46,7 +46,8 @@ _VIEW_OPS = {
     "atleast_1d", "atleast_2d", "atleast_3d", "diagonal", "real", "imag", "unstack",
 }
 # Reading values forces evaluation: a data-dependent model.
-_VALUE_READS = {"item", "tolist", "__bool__", "__int__", "__float__", "__index__", "__array__"}
+_VALUE_READS = {"item", "tolist", "__bool__", "__int__", "__float__", "__index__", "__array__",
+                "eval", "async_eval"}
 
 
 @dataclass
@@ -67,7 +68,6 @@ class Provenance:
 
     records: dict[int, ArrayRecord] = field(default_factory=dict)
     clock: int = 0
-    value_reads: list[str] = field(default_factory=list)
     on_value_read: Callable[[str], None] | None = None
 
     def tick(self) -> int:

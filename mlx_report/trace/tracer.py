@@ -25,6 +25,20 @@ from .provenance import Provenance, iter_arrays, tracking
 from .signature import Signatures
 
 
+MAX_EVAL_BYTES = 1_000_000_000   # data-dependent models above this are refused, not evaluated
+
+
+class DataDependentError(Exception):
+    """The model reads array values during its forward pass and is too big to evaluate."""
+
+    def __init__(self, where: str, op: str, param_bytes: int):
+        super().__init__(
+            f"the model reads array values during its forward pass ({op}() in {where or 'the model'}), "
+            f"which would evaluate it: {param_bytes / 1e9:.1f} GB of weights. Trace a smaller "
+            "configuration, or move value-dependent code out of __call__")
+        self.where, self.op = where, op
+
+
 class ForwardError(Exception):
     """The model's forward pass raised; `node_id` names the innermost failing call."""
 
@@ -130,11 +144,17 @@ class Tracer:
         self.call_sites: dict[str, tuple[nn.Module, tuple, dict]] = {}
         self.failed_node: str | None = None
         self.value_reads: list[tuple[str, str]] = []
+        self.max_eval_bytes = MAX_EVAL_BYTES
+        self.param_bytes = sum(a.nbytes for _, a in tree_flatten(model.parameters())
+                               if isinstance(a, mx.array))
         self.prov.on_value_read = self._on_value_read
 
     def _on_value_read(self, op: str) -> None:
+        """The model reads values (data-dependent code): allowed while the weights are small."""
         where = self.graph.nodes[self.stack[-1][0]]["path"] if self.stack else ""
         self.value_reads.append((where, op))
+        if self.param_bytes > self.max_eval_bytes:
+            raise DataDependentError(where, op, self.param_bytes)
 
     # -- patching -----------------------------------------------------------------
 
@@ -318,6 +338,8 @@ def run_trace(model: nn.Module, args: tuple, kwargs: dict) -> tuple[Tracer, Any]
     params_before = tree_flatten(model.parameters())
     modes = _training_modes(model)
     out = None
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 3 * limit))  # each traced call adds frames of ours
     try:
         with compile_disabled(), tracing_state(tracer):
             tracer.add_inputs(args, kwargs)
@@ -327,6 +349,7 @@ def run_trace(model: nn.Module, args: tuple, kwargs: dict) -> tuple[Tracer, Any]
                 raise ForwardError(e, tracer, tracer.failed_node) from e
             tracer.add_outputs(out)
     finally:
+        sys.setrecursionlimit(limit)
         _restore(model, params_before, modes)
     return tracer, out
 
