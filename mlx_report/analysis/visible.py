@@ -248,6 +248,20 @@ class _Builder:
         out.update({n: VisibleNode(n, "output", None) for n in self.g.outputs()})
         return out
 
+    def _matching_shapes(self, producers: list[str], shapes: list) -> list[str]:
+        """Of several producers (a cluster's `returns_from`), those that made an array of
+        the edge's shapes; all of them when none did (reshaped on the way out)."""
+        if len(producers) < 2 or not shapes:
+            return producers
+        wanted = {tuple(s) for s in shapes}
+
+        def made(p: str) -> set:
+            d = self.g.node(p)
+            return {tuple(s) for s in d.get("output_shapes", d.get("shapes", []))}
+
+        hits = [p for p in producers if made(p) & wanted]
+        return hits or producers
+
     def edges(self) -> list[VisibleEdge]:
         found: dict[tuple[str, str], VisibleEdge] = {}
         for src, dst, data in self.g.data_edges():
@@ -258,7 +272,7 @@ class _Builder:
                 pa, pb = self.fold_positions(src), self.fold_positions(dst)
                 if any(k in pb and pb[k] != i for k, i in pa.items()):
                     continue  # from one member of a fold to another: the ×N says it
-            for p in self.producers(src):
+            for p in self._matching_shapes(self.producers(src), data.get("shapes", [])):
                 if p == c:
                     continue
                 edge = found.get((p, c))

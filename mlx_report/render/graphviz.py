@@ -249,12 +249,18 @@ def _badge(node: VisibleNode, style: Style) -> str:
     return ""
 
 
-def _label_table(header: str, badge: str, rows: list[str], align: str = "CENTER") -> str:
-    """Header (name and type) with an optional badge cell beside it, then one row per line."""
+def _label_table(header: str, badge: str, rows: list[str], align: str = "CENTER",
+                 frame: str | None = None) -> str:
+    """Header (name and type) with an optional badge cell beside it, then one row per line.
+
+    `frame` draws a rounded border of that colour around the table, inside the node: the
+    second outline of a folded box (graphviz's `peripheries` spill over cluster borders).
+    """
     span = ' COLSPAN="2"' if badge else ""
     out = [f'<TR><TD ALIGN="{align}">{header}</TD>{badge}</TR>']
     out += [f'<TR><TD ALIGN="{align}"{span}>{r}</TD></TR>' for r in rows]
-    return '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">' + "".join(out) + "</TABLE>>"
+    border = f'BORDER="1" STYLE="rounded" COLOR="{frame}" CELLPADDING="2"' if frame else 'BORDER="0" CELLPADDING="1"'
+    return f'<<TABLE {border} CELLBORDER="0" CELLSPACING="2">' + "".join(out) + "</TABLE>>"
 
 
 def _header(name: str, type_name: str, style: Style) -> str:
@@ -299,7 +305,8 @@ def _node_label(graph: ModelGraph, vis: VisibleGraph, node: VisibleNode,
     figures = _figure_row(_figures(graph, node), fields, node, graph)
     if figures:
         rows.append(_small(figures, style))
-    return _label_table(header, _badge(node, style), rows)
+    frame = style.node_border if node.count > 1 and style.fold_frame else None
+    return _label_table(header, _badge(node, style), rows, frame=frame)
 
 
 def _cluster_label(graph: ModelGraph, vis: VisibleGraph, node: VisibleNode,
@@ -349,12 +356,12 @@ def _title_label(title: str, subtitle: str, style: Style) -> str:
             f'<TR><TD><FONT POINT-SIZE="{style.title_size}"><B>{_e(title)}</B></FONT></TD></TR>{sub}</TABLE>>')
 
 
-def _subtitle(graph: ModelGraph) -> str:
+def _subtitle(graph: ModelGraph, fields: Sequence[str] = FIELDS) -> str:
     t = graph.totals
     bits = []
-    if t.params:
+    if t.params and "params" in fields:
         bits.append(f"{_num(t.params)} params")
-    if t.macs:
+    if t.macs and "macs" in fields:
         bits.append(f"{_num(t.macs)} MACs")
     shapes = [_shape_text(graph.node(n).get("shapes", []), graph.node(n).get("dtypes", []))
               for n in graph.inputs()]
@@ -391,7 +398,7 @@ def build_diagram(graph: ModelGraph, depth: int = DEFAULT_DEPTH, expand: Sequenc
         "rankdir": rankdir, "newrank": "true", "nodesep": str(st.nodesep), "ranksep": str(st.ranksep),
         "fontname": st.font, "fontsize": str(st.cluster_size), "fontcolor": st.text,
         "bgcolor": "white", "pad": "0.1", "outputorder": "edgesfirst", "labelloc": "t",
-        "labeljust": "c", "margin": "0",
+        "labeljust": "c",
     }, node_attr={
         "shape": "box", "style": "rounded,filled", "fontname": st.font, "fontsize": str(st.font_size),
         "fontcolor": st.text, "color": st.node_border, "fillcolor": st.node_fill,
@@ -401,7 +408,7 @@ def build_diagram(graph: ModelGraph, depth: int = DEFAULT_DEPTH, expand: Sequenc
         "fontname": st.font, "fontsize": str(st.small_size), "fontcolor": st.muted,
     })
     if title:
-        dot.attr(label=_title_label(title, _subtitle(graph), st))
+        dot.attr(label=_title_label(title, _subtitle(graph, fields), st))
 
     for n in vis.nodes.values():
         if n.kind != "call":
@@ -413,13 +420,19 @@ def build_diagram(graph: ModelGraph, depth: int = DEFAULT_DEPTH, expand: Sequenc
             for c in node.children:
                 add(target, vis.nodes[c], 0)
             return
-        if node.is_cluster:
+        if node.is_cluster:  # titled by a plain node on top: edges route around nodes, not labels
             with target.subgraph(name=f"cluster_{_dot_id(node.id)}") as sub:
-                sub.attr(label=_cluster_label(graph, vis, node, fields, st), labeljust="l",
-                         style="rounded,filled", fillcolor=st.cluster_fill(level),
+                sub.attr(label="", style="rounded,filled", fillcolor=st.cluster_fill(level),
                          color=st.cluster_border, penwidth=str(st.cluster_penwidth))
+                sub.node(_title_id(node.id), label=_cluster_label(graph, vis, node, fields, st),
+                         shape="plain", style="")
                 for c in node.children:
                     add(sub, vis.nodes[c], level + 1)
+                if node.id in firsts:  # the title on the rank of the first item, left of it
+                    with sub.subgraph() as same:
+                        same.attr(rank="same")
+                        same.node(_title_id(node.id))
+                        same.node(firsts[node.id])
             return
         d = graph.node(node.id)
         attrs: dict[str, str] = {}
@@ -432,14 +445,17 @@ def build_diagram(graph: ModelGraph, depth: int = DEFAULT_DEPTH, expand: Sequenc
         if node.call_number:
             attrs["style"] = f"rounded,filled,{st.reuse_border_style}"
         if node.count > 1:
-            attrs["peripheries"] = str(st.fold_peripheries)
+            attrs["margin"] = st.fold_margin
         if d.get("error"):
             attrs["color"], attrs["penwidth"] = "#C00000", str(st.node_penwidth * 2)
         target.node(_dot_id(node.id), label=_node_label(graph, vis, node, fields, node_style), **attrs)
 
+    firsts = _first_items(vis)
     if graph.root in vis.nodes:
         add(dot, vis.nodes[graph.root], 0)
 
+    for cluster, first in firsts.items():  # each title left of its cluster's first item
+        dot.edge(_title_id(cluster), first, style="invis")
     for e in vis.edges:  # all at the top level: an edge inside a cluster pulls its nodes in
         label = _edge_label(vis, graph, e, fields) if edge_labels == "shape" else ""
         dot.edge(_dot_id(e.src), _dot_id(e.dst), **({"label": f" {label} "} if label else {}))
@@ -453,6 +469,39 @@ def build_diagram(graph: ModelGraph, depth: int = DEFAULT_DEPTH, expand: Sequenc
     description = _describe(graph, vis, fold)
     return Diagram(source=dot.source, title=title or graph.model_name, description=description,
                    id_prefix=id_prefix or _slug(graph.model_name), notes=list(vis.notes))
+
+
+def _title_id(cluster_id: str) -> str:
+    return f"{_dot_id(cluster_id)}_title"
+
+
+def _first_items(vis: VisibleGraph) -> dict[str, str]:
+    """For each cluster, the DOT id of its first item not fed from inside it: its title sits beside it."""
+    inside: dict[str, set[str]] = {}
+
+    def collect(n: VisibleNode) -> set[str]:
+        found = {n.id}
+        for c in n.children:
+            found |= collect(vis.nodes[c])
+        inside[n.id] = found
+        return found
+
+    for n in vis.nodes.values():
+        if n.parent is None and n.kind == "call":
+            collect(n)
+    preds: dict[str, set[str]] = {}
+    for e in vis.edges:
+        preds.setdefault(e.dst, set()).add(e.src)
+    out: dict[str, str] = {}
+    for k in vis.clusters():
+        if k.parent is None:  # the model is the canvas, not a cluster
+            continue
+        for c in k.children:
+            members = inside[c]
+            if not any(p in inside[k.id] and p not in members for m in members for p in preds.get(m, ())):
+                out[k.id] = _title_id(c) if vis.nodes[c].is_cluster else _dot_id(c)
+                break
+    return out
 
 
 def _describe(graph: ModelGraph, vis: VisibleGraph, fold: bool) -> str:
@@ -490,6 +539,11 @@ def find_engine(fmt: str) -> list[str]:
                       "brew install graphviz) or `pip install graphviz-pure` (SVG/PNG only)")
 
 
+def is_pure(cmd: Sequence[str]) -> bool:
+    """Whether an engine command is the graphviz-pure wheel rather than Graphviz `dot`."""
+    return Path(cmd[0]).name.startswith("graphviz-pure")
+
+
 def _beside_python(name: str) -> str | None:
     """A console script installed in the running interpreter's bin/ (a venv not on PATH)."""
     candidate = Path(sys.executable).parent / name
@@ -516,10 +570,11 @@ def _system_font() -> str:
 def run_engine(source: str, fmt: str, dpi: int = 150) -> bytes:
     """Lay out DOT `source` into `fmt` bytes with the engine `find_engine` picks."""
     cmd = find_engine(fmt)
-    if Path(cmd[0]).name == "dot" or Path(cmd[0]).stem == "dot":
-        font = _system_font()
-        if font != FONT:
-            source = source.replace(f'fontname="{FONT}"', f'fontname="{font}"')
+    # graphviz-pure measures Liberation Sans right but draws PNG text in its bundled fonts,
+    # where only Arial/Helvetica map to the sans-serif one (Arimo, same metrics).
+    font = "Arial" if is_pure(cmd) else _system_font()
+    if font != FONT:
+        source = source.replace(f'fontname="{FONT}"', f'fontname="{font}"')
     args = cmd + [f"-T{fmt}"] + ([f"-Gdpi={dpi}"] if fmt == "png" else [])
     env = dict(os.environ, SOURCE_DATE_EPOCH="0")
     try:

@@ -11,14 +11,15 @@ from dataclasses import dataclass, field, replace
 
 # One sans-serif family with metric-compatible fallbacks (Liberation Sans = Arial metrics).
 FONT = "Liberation Sans"
-FONT_FALLBACKS = ("DejaVu Sans",)
+FONT_FALLBACKS = ("Arial", "DejaVu Sans")
 SVG_FONT_STACK = "Liberation Sans,Arimo,Arial,Helvetica,sans-serif"
 
 HEAT_PALETTES: dict[str, tuple[str, ...]] = {
-    # ColorBrewer sequential, 5 classes, light to mid; grayscale-monotonic.
-    "macs": ("#FFF5EB", "#FDD0A2", "#FDAE6B", "#FD8D3C", "#E6550D"),
-    "params": ("#F7FBFF", "#C6DBEF", "#9ECAE1", "#6BAED6", "#3182BD"),
-    "memory": ("#FCFBFD", "#DADAEB", "#BCBDDC", "#9E9AC8", "#807DBA"),
+    # ColorBrewer sequential, the lighter 5 of 9 classes: black text reads on every step,
+    # and the steps stay apart in grayscale.
+    "macs": ("#FFF5EB", "#FEE6CE", "#FDD0A2", "#FDAE6B", "#FD8D3C"),
+    "params": ("#F7FBFF", "#DEEBF7", "#C6DBEF", "#9ECAE1", "#6BAED6"),
+    "memory": ("#FCFBFD", "#EFEDF5", "#DADAEB", "#BCBDDC", "#9E9AC8"),
 }
 HEAT_TITLES = {"macs": "MACs", "params": "Parameters", "memory": "Output memory"}
 
@@ -46,13 +47,14 @@ class Style:
     cluster_penwidth: float = 1.0
     badge_fill: str = "#333333"      # the ×N of a folded run
     badge_text: str = "#FFFFFF"
-    fold_peripheries: int = 2        # a folded box draws a double border ("a stack")
+    fold_frame: bool = True          # a folded box draws a second, inner outline
+    fold_margin: str = "0.04,0.03"   # node margin around that inner outline
     reuse_border_style: str = "dashed"
     edge_color: str = "#444444"
     edge_penwidth: float = 1.0
     arrow_size: float = 0.6
     nodesep: float = 0.25            # inches
-    ranksep: float = 0.3
+    ranksep: float = 0.25
     node_margin: str = "0.08,0.04"
     png_dpi: int = 150
     heat: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(HEAT_PALETTES))
