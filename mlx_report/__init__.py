@@ -1,8 +1,9 @@
 """mlx-report: see an MLX model — shapes, parameters, MACs and memory of one lazy trace."""
 
 from .graph import ModelGraph
+from .render.graphviz import render_graph
 from .summary import ModelSummary, summary
 from .trace import trace
 
 __version__ = "0.1.0"
-__all__ = ["ModelGraph", "ModelSummary", "summary", "trace", "__version__"]
+__all__ = ["ModelGraph", "ModelSummary", "render_graph", "summary", "trace", "__version__"]

@@ -25,15 +25,15 @@ CONVENTIONS = {
     "params": "unique arrays counted once; quantized weights as logical (unpacked) elements; "
               "BatchNorm running statistics are non-trainable and also given apart",
     "activation_bytes": "sum of output bytes of leaf module calls",
-    "peak_activation_bytes": "peak of live activation arrays over one inference pass, "
-                             "each array freed after its last use",
+    "peak_activation_bytes": "peak of live activation arrays (model inputs included) over one "
+                             "inference pass, each array freed after its last use",
     "self_total": "self = work in the call's own code; total = self + totals of its child calls",
 }
 
 _CALL_KEYS = (
     "path", "paths", "type", "call_index", "depth", "parent", "children", "module_index",
     "config", "signature", "input_shapes", "input_dtypes", "output_shapes", "output_dtypes",
-    "output_bytes", "params", "params_own", "trainable_params", "running_stat_params",
+    "output_bytes", "params", "params_own", "params_counted", "params_own_counted", "trainable_params", "running_stat_params",
     "param_bytes", "macs_self", "macs_total", "elementwise_flops_self",
     "elementwise_flops_total", "uncounted", "returns_from", "start", "end", "error",
 )

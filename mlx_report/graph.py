@@ -100,3 +100,9 @@ class ModelGraph:
 
     def data_edges(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
         return iter(self.graph.edges(data=True))
+
+    def _repr_svg_(self) -> str | None:
+        """Jupyter shows the graph as its default diagram (None without Graphviz)."""
+        from .render.graphviz import repr_svg  # lazy: the graph module imports nothing of ours
+
+        return repr_svg(self)

@@ -97,13 +97,6 @@ def _compile_left_enabled():
     mx.enable_compile()
 
 
-# Known tool bug (see the reason): every test that traces a quantized model fails with it.
-QUANTIZED_CRASH = pytest.mark.xfail(strict=True, raises=AttributeError, reason=(
-    "trace/call_costs.py _placeholder() calls mx.random.bits, which MLX 0.32 does not have: "
-    "tracing any model with uint32 parameters (every nn.quantize'd model) raises AttributeError"))
-
-
 def edge_case_params(names=None) -> list:
-    """Edge-case names for parametrize, the quantized one marked with QUANTIZED_CRASH."""
-    names = sorted(EDGE_CASES) if names is None else names
-    return [pytest.param(n, marks=QUANTIZED_CRASH) if n == "quantized" else n for n in names]
+    """Edge-case names for parametrize."""
+    return sorted(EDGE_CASES) if names is None else list(names)

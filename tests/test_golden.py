@@ -19,7 +19,7 @@ import pytest
 
 import mlx_report
 from mlx_report.export import graph_from_dict, to_json
-from tests.conftest import QUANTIZED_CRASH, edge_case_params
+from tests.conftest import edge_case_params
 from tests.models.edge_cases import EDGE_CASES, make_inputs
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -54,8 +54,7 @@ def check_golden(path: Path, actual: str) -> None:
 
 
 @pytest.mark.parametrize("golden", [
-    pytest.param(g, marks=QUANTIZED_CRASH) if TEXT_CASES[g][0] == "quantized" else g
-    for g in sorted(TEXT_CASES)])
+    g for g in sorted(TEXT_CASES)])
 def test_text_golden(golden):
     case, options = TEXT_CASES[golden]
     text = str(mlx_report.ModelSummary(trace_case(case), **options))

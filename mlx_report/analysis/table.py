@@ -29,6 +29,7 @@ class TableRow:
     output_shapes: list[Shape]
     dtypes: list[str]
     params: int | None           # None when shown in the children instead
+    shared_params: int           # params of this row already counted at an earlier row
     params_percent: float | None
     macs: int | None
     trainable: str               # "True", "False", "Partial" or "--"
@@ -55,6 +56,14 @@ def _local_name(graph: ModelGraph, node_id: str) -> str:
     if parent_path and path.startswith(parent_path + "."):
         return path[len(parent_path) + 1:]
     return path
+
+
+def _counted(d: dict) -> int:
+    return d.get("params_counted", d.get("params", 0))
+
+
+def _counted_own(d: dict) -> int:
+    return d.get("params_own_counted", d.get("params_own", 0))
 
 
 def _range_end(graph: ModelGraph, last: str) -> str:
@@ -97,13 +106,18 @@ def build_table(graph: ModelGraph, depth: int = 3, fold: bool = True) -> Table:
         used_fold |= n > 1
         members = fold_here.members if n > 1 else (node_id,)
         reused = d["call_index"] > 0
+        # Params are the "counted" figures: each unique array credited to the first call
+        # holding it, so a tied weight is not shown twice.
         if n > 1:
-            params = sum(graph.node(m).get("params", 0) for m in members)
+            params = sum(_counted(graph.node(m)) for m in members)
             macs = sum(graph.node(m).get("macs_total", 0) for m in members)
         elif kids:
-            params, macs = d.get("params_own", 0) or None, d.get("macs_self", 0) or None
+            params, macs = _counted_own(d) or None, d.get("macs_self", 0) or None
         else:
-            params, macs = d.get("params", 0), d.get("macs_total", 0)
+            params, macs = _counted(d), d.get("macs_total", 0)
+        shown_all = (sum(graph.node(m).get("params", 0) for m in members) if n > 1
+                     else d.get("params_own", 0) if kids else d.get("params", 0))
+        shared = max(0, shown_all - (params or 0))
         if reused and params is not None:
             params = None
         if not d.get("complete", True):  # never returned: its cost is unknown
@@ -117,6 +131,7 @@ def build_table(graph: ModelGraph, depth: int = 3, fold: bool = True) -> Table:
             output_shapes=[tuple(s) for s in d["output_shapes"]],
             dtypes=list(dict.fromkeys(d["output_dtypes"])),
             params=params,
+            shared_params=0 if reused else shared,
             params_percent=(100.0 * params / total_params) if params else None,
             macs=macs, trainable=_trainable(d), config=d.get("config", ""),
             reused=reused, error=d.get("error"), expanded=bool(kids),
@@ -133,4 +148,7 @@ def build_table(graph: ModelGraph, depth: int = 3, fold: bool = True) -> Table:
                      "combined params and MACs; the rows beneath describe one block.")
     if any(r.reused for r in rows):
         notes.append("(reused): a further call of a module already listed; its params count once.")
+    if any(r.shared_params for r in rows):
+        notes.append("(shared): parameters already counted at an earlier row (tied weights, "
+                     "shared modules); each array counts once.")
     return Table(rows=rows, folded=used_fold, notes=notes)

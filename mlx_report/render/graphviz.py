@@ -240,9 +240,11 @@ def _shape_text(shapes: Sequence[Sequence[int]], dtypes: Sequence[str]) -> str:
 
 def _badge(node: VisibleNode, style: Style) -> str:
     """A header cell: ×N on a dark chip for folds, 'call k/n' for reused modules; '' otherwise."""
-    if node.count > 1:
-        return (f'<TD BGCOLOR="{style.badge_fill}" STYLE="rounded" CELLPADDING="2">'
-                f'<FONT COLOR="{style.badge_text}"><B>×{node.count}</B></FONT></TD>')
+    if node.count > 1:  # a fixed size, or the chip stretches when a lower row is wider
+        text = f"×{node.count}"
+        width, height = round(style.font_size * 0.62 * len(text)) + 10, round(style.font_size) + 6
+        return (f'<TD BGCOLOR="{style.badge_fill}" STYLE="rounded" CELLPADDING="2" FIXEDSIZE="TRUE" '
+                f'WIDTH="{width}" HEIGHT="{height}"><FONT COLOR="{style.badge_text}"><B>{text}</B></FONT></TD>')
     if node.call_number:  # same font size as the header: mixed sizes in one row misalign
         return f'<TD><FONT COLOR="{style.muted}">call {node.call_number}/{node.call_total}</FONT></TD>'
 
@@ -382,19 +384,9 @@ def _edge_label(vis: VisibleGraph, graph: ModelGraph, edge, fields: Sequence[str
     return _shape_text(edge.shapes[:2], edge.dtypes[:2]) + (" …" if len(edge.shapes) > 2 else "")
 
 
-def build_diagram(graph: ModelGraph, depth: int = DEFAULT_DEPTH, expand: Sequence[str] = (),
-                  fold: bool = True, fields: Sequence[str] = FIELDS, style: str | Style = "paper",
-                  heat: str | None = None, rankdir: str = "TB", edge_labels: str = "shape",
-                  title: str | None = None, id_prefix: str | None = None,
-                  budget: int = DEFAULT_BUDGET) -> Diagram:
-    """The diagram of `graph` at `depth`: DOT source, title, description and notes."""
-    fields = tuple(fields)
-    check_options(fields, heat, rankdir, edge_labels, style)
-    st = get_style(style)
-    vis = visible_graph(graph, depth=depth, expand=tuple(expand), fold=fold, budget=budget)
-    heat_map = _heat(graph, vis, heat, st) if heat else None
-    title = graph.model_name if title is None else title
-    dot = graphviz.Digraph(name=_slug(graph.model_name), graph_attr={
+def _digraph(name: str, st: Style, rankdir: str) -> graphviz.Digraph:
+    """An empty diagram with the style's defaults for the graph, nodes and edges."""
+    return graphviz.Digraph(name=name, graph_attr={
         "rankdir": rankdir, "newrank": "true", "nodesep": str(st.nodesep), "ranksep": str(st.ranksep),
         "fontname": st.font, "fontsize": str(st.cluster_size), "fontcolor": st.text,
         "bgcolor": "white", "pad": "0.1", "outputorder": "edgesfirst", "labelloc": "t",
@@ -407,6 +399,38 @@ def build_diagram(graph: ModelGraph, depth: int = DEFAULT_DEPTH, expand: Sequenc
         "color": st.edge_color, "penwidth": str(st.edge_penwidth), "arrowsize": str(st.arrow_size),
         "fontname": st.font, "fontsize": str(st.small_size), "fontcolor": st.muted,
     })
+
+
+def _box_attrs(graph: ModelGraph, node: VisibleNode, st: Style, heat: Heat | None) -> dict[str, str]:
+    """Fill, border and margin of a drawn call: weights tinted (or heat), reuse dashed, errors red."""
+    d = graph.node(node.id)
+    attrs: dict[str, str] = {}
+    if d.get("params", 0) and node.call_number <= 1:
+        attrs["fillcolor"] = st.weight_fill
+    if heat is not None:
+        attrs["fillcolor"] = heat.colour(_figures(graph, node)[heat.kind]) or st.node_fill
+    if node.call_number:
+        attrs["style"] = f"rounded,filled,{st.reuse_border_style}"
+    if node.count > 1:
+        attrs["margin"] = st.fold_margin
+    if d.get("error"):
+        attrs["color"], attrs["penwidth"] = st.error_border, str(st.node_penwidth * 2)
+    return attrs
+
+
+def build_diagram(graph: ModelGraph, depth: int = DEFAULT_DEPTH, expand: Sequence[str] = (),
+                  fold: bool = True, fields: Sequence[str] = FIELDS, style: str | Style = "paper",
+                  heat: str | None = None, rankdir: str = "TB", edge_labels: str = "shape",
+                  title: str | None = None, id_prefix: str | None = None,
+                  budget: int = DEFAULT_BUDGET) -> Diagram:
+    """The diagram of `graph` at `depth`: DOT source, title, description and notes."""
+    fields = tuple(fields)
+    check_options(fields, heat, rankdir, edge_labels, style)
+    st = get_style(style)
+    vis = visible_graph(graph, depth=depth, expand=tuple(expand), fold=fold, budget=budget)
+    heat_map = _heat(graph, vis, heat, st) if heat else None
+    title = graph.model_name if title is None else title
+    dot = _digraph(_slug(graph.model_name), st, rankdir)
     if title:
         dot.attr(label=_title_label(title, _subtitle(graph, fields), st))
 
@@ -420,7 +444,7 @@ def build_diagram(graph: ModelGraph, depth: int = DEFAULT_DEPTH, expand: Sequenc
             for c in node.children:
                 add(target, vis.nodes[c], 0)
             return
-        if node.is_cluster:  # titled by a plain node on top: edges route around nodes, not labels
+        if node.is_cluster:  # titled by a plain node, not a label: edges route around nodes
             with target.subgraph(name=f"cluster_{_dot_id(node.id)}") as sub:
                 sub.attr(label="", style="rounded,filled", fillcolor=st.cluster_fill(level),
                          color=st.cluster_border, penwidth=str(st.cluster_penwidth))
@@ -434,21 +458,9 @@ def build_diagram(graph: ModelGraph, depth: int = DEFAULT_DEPTH, expand: Sequenc
                         same.node(_title_id(node.id))
                         same.node(firsts[node.id])
             return
-        d = graph.node(node.id)
-        attrs: dict[str, str] = {}
-        if d.get("params", 0) and node.call_number <= 1:
-            attrs["fillcolor"] = st.weight_fill
-        node_style = st
-        if heat_map is not None:
-            attrs["fillcolor"] = heat_map.colour(_figures(graph, node)[heat_map.kind]) or st.node_fill
-            node_style = replace(st, muted=st.text)  # grey text fades on the darker steps
-        if node.call_number:
-            attrs["style"] = f"rounded,filled,{st.reuse_border_style}"
-        if node.count > 1:
-            attrs["margin"] = st.fold_margin
-        if d.get("error"):
-            attrs["color"], attrs["penwidth"] = "#C00000", str(st.node_penwidth * 2)
-        target.node(_dot_id(node.id), label=_node_label(graph, vis, node, fields, node_style), **attrs)
+        node_style = replace(st, muted=st.text) if heat_map else st  # grey fades on heat
+        target.node(_dot_id(node.id), label=_node_label(graph, vis, node, fields, node_style),
+                    **_box_attrs(graph, node, st, heat_map))
 
     firsts = _first_items(vis)
     if graph.root in vis.nodes:

@@ -50,6 +50,7 @@ class Style:
     fold_frame: bool = True          # a folded box draws a second, inner outline
     fold_margin: str = "0.04,0.03"   # node margin around that inner outline
     reuse_border_style: str = "dashed"
+    error_border: str = "#C00000"    # the call where a failed trace stopped
     edge_color: str = "#444444"
     edge_penwidth: float = 1.0
     arrow_size: float = 0.6

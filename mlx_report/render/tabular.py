@@ -21,7 +21,8 @@ def table_to_markdown(graph: ModelGraph, table: Table, columns: Sequence[str]) -
     aligns = [":--"] + ["--:" if COLUMNS[c][2] else ":--" for c in columns]
     lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(aligns) + " |"]
     for row in table.rows:
-        label = row_label(row).replace(" ", "\u00a0", len(row.prefix))  # keep tree indent
+        label = row_label(row)
+        label = row.prefix.replace(" ", "\u00a0") + label[len(row.prefix):]  # keep tree indent
         cells = [f"`{_md_escape(label)}`"] + [_md_escape(COLUMNS[c][1](row)) for c in columns]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")

@@ -17,13 +17,24 @@ from .format import fmt_bytes, fmt_int, fmt_percent, fmt_shapes, fmt_si
 COLUMNS = {
     "input_shape": ("Input Shape", lambda r: fmt_shapes(r.input_shapes), False),
     "output_shape": ("Output Shape", lambda r: fmt_shapes(r.output_shapes), False),
-    "params": ("Param #", lambda r: "(reused)" if r.reused else fmt_int(r.params), True),
+    "params": ("Param #", lambda r: _params_cell(r), True),
     "params_percent": ("Param %", lambda r: "--" if r.reused else fmt_percent(r.params_percent), True),
     "macs": ("MACs", lambda r: fmt_int(r.macs), True),
     "trainable": ("Trainable", lambda r: r.trainable, False),
     "config": ("Config", lambda r: r.config or "--", False),
     "dtype": ("Dtype", lambda r: ",".join(r.dtypes) or "--", False),
 }
+def _params_cell(row: TableRow) -> str:
+    """Counted params; arrays already counted at an earlier row are marked shared."""
+    if row.reused:
+        return "(reused)"
+    if row.shared_params and not row.params:
+        return "(shared)"
+    if row.shared_params:
+        return f"{fmt_int(row.params)} (+{fmt_int(row.shared_params)} shared)"
+    return fmt_int(row.params)
+
+
 DEFAULT_COLUMNS = ("input_shape", "output_shape", "params", "params_percent", "macs", "trainable")
 # torchinfo's column names, accepted as aliases.
 ALIASES = {
@@ -62,7 +73,7 @@ def totals_lines(graph: ModelGraph) -> list[str]:
     if t.running_stat_params:
         non_trainable += (f" (of which BatchNorm running stats: {fmt_int(t.running_stat_params)}; "
                           f"total without them: {fmt_int(t.params - t.running_stat_params)})")
-    estimated = t.param_bytes + t.input_bytes + t.peak_activation_bytes
+    estimated = t.param_bytes + t.peak_activation_bytes  # the peak includes the inputs
     def both(n: int) -> str:
         return fmt_int(n) if n < 1000 else f"{fmt_si(n)} ({fmt_int(n)})"
 
@@ -91,9 +102,9 @@ def totals_lines(graph: ModelGraph) -> list[str]:
         "",
         f"Input size: {fmt_bytes(t.input_bytes)}",
         f"Activations (sum of leaf outputs): {fmt_bytes(t.activation_bytes)}",
-        f"Peak live activations (estimate): {fmt_bytes(t.peak_activation_bytes)}",
+        f"Peak live activations, inputs included (estimate): {fmt_bytes(t.peak_activation_bytes)}",
         f"Params size: {fmt_bytes(t.param_bytes)}",
-        f"Estimated total (params + input + peak activations): {fmt_bytes(estimated)}",
+        f"Estimated total (params + peak activations): {fmt_bytes(estimated)}",
         "Sizes in SI units: 1 MB = 10^6 bytes.",
     ]
     return lines

@@ -10,7 +10,7 @@ import mlx.nn as nn
 from ..errors import TraceError
 from ..graph import ModelGraph, Totals
 from .call_costs import count_calls
-from .params import collect_tensors, module_param_figures, own_params
+from .params import collect_tensors, counted_own_params, module_param_figures, own_params
 from .tracer import DataDependentError, ForwardError, Tracer, run_trace
 
 __all__ = ["trace", "TraceFailed"]
@@ -84,10 +84,16 @@ def _fmt_shape(shape: tuple[int, ...], dtype: str) -> str:
 def _build_graph(tracer: Tracer, model: nn.Module, name: str | None) -> ModelGraph:
     g = tracer.graph
     tensors, by_id = collect_tensors(model)
+    counted: set[int] = set()
     for node_id, (module, _, _) in tracer.call_sites.items():
         node = g.nodes[node_id]
         node.update(module_param_figures(module, by_id))
         node["params_own"] = own_params(module, by_id)
+        node["params_own_counted"] = counted_own_params(module, by_id, counted)
+    for node_id in reversed(list(tracer.call_sites)):  # children before parents
+        node = g.nodes[node_id]
+        node["params_counted"] = node["params_own_counted"] + sum(
+            g.nodes[c]["params_counted"] for c in node["children"])
     children = {n: g.nodes[n]["children"] for n in tracer.call_sites}
     uncounted: dict[str, int] = {}
     # Calls that never returned (a failed forward pass) have no cost to count.

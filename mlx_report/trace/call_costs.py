@@ -82,9 +82,7 @@ def _placeholder(a: mx.array, index: int) -> mx.array:
     key = mx.random.key(index)
     if mx.issubdtype(a.dtype, mx.floating):
         return mx.random.normal(a.shape, dtype=a.dtype, key=key)
-    if a.dtype == mx.uint32:
-        return mx.random.bits(a.shape, width=4, key=key)
-    return mx.random.randint(0, 2, a.shape, key=key).astype(a.dtype)
+    return mx.random.randint(0, 1 << 30, a.shape, key=key).astype(a.dtype)
 
 
 @contextmanager

@@ -44,9 +44,17 @@ def _matmul(ins: list[Shape], out: Shape) -> int:
     return prod(out) * ins[0][-1]
 
 
-def _convolution(ins: list[Shape], out: Shape) -> int:
+def _convolution(ins: list[Shape], out: Shape, args: list | None = None) -> int:
     # MLX weights are (C_out, *kernel, C_in / groups): MACs per output element are
-    # the kernel volume times the input channels of its group.
+    # the kernel volume times the input channels of its group. A transposed
+    # convolution runs as a convolution over an input dilated with zeros
+    # (arguments: stride, padding lo/hi, kernel dilation, input dilation, groups,
+    # flip); multiplying inserted zeros is no work, so count what PyTorch and fvcore
+    # count: every input element times the whole kernel of its group.
+    input_dilation = args[4] if args and len(args) > 4 else None
+    flipped = bool(args[6]) if args and len(args) > 6 else False  # conv_transpose sets flip
+    if flipped or (input_dilation and any(d > 1 for d in input_dilation)):
+        return prod(ins[0][:-1]) * prod(ins[1])
     return prod(out) * prod(ins[1][1:])
 
 
@@ -71,7 +79,6 @@ MAC_RULES: dict[str, Callable[[list[Shape], Shape], int]] = {
     "QuantizedMatmul": _matmul,     # K comes from the unpacked activation, not the packed weight
     "GatherQMM": _matmul,
     "QQMatmul": _matmul,
-    "Convolution": _convolution,
     "ScaledDotProductAttention": _attention,
 }
 
@@ -101,9 +108,12 @@ class Cost:
         return Cost(self.macs + other.macs, self.elementwise_flops + other.elementwise_flops, uncounted)
 
 
-def primitive_cost(name: str, ins: list[Shape], outs: list[Shape], cost: Cost) -> None:
+def primitive_cost(name: str, ins: list[Shape], outs: list[Shape], cost: Cost,
+                   args: list | None = None) -> None:
     """Add one primitive's cost to `cost`."""
-    if name in MAC_RULES:
+    if name == "Convolution":
+        cost.macs += _convolution(ins, outs[0], args)
+    elif name in MAC_RULES:
         macs = MAC_RULES[name](ins, outs[0])
         cost.macs += macs
         if name == "AddMM":
@@ -139,6 +149,7 @@ class _Collector:
                 [tuple(i[1]) for i in event["inputs"]],
                 [tuple(o[1]) for o in event["outputs"]],
                 self.cost,
+                event.get("arguments"),
             )
 
 

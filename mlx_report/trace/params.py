@@ -95,3 +95,17 @@ def own_params(module: nn.Module, by_id: dict[int, TensorInfo]) -> int:
     """Params held directly by the module, not by its submodules."""
     arrays = {id(a): a for v in module.values() for a in _own_arrays(v)}
     return sum(by_id[i].params for i in arrays if i in by_id)
+
+
+def counted_own_params(module: nn.Module, by_id: dict[int, TensorInfo], counted: set[int]) -> int:
+    """Own params not counted at an earlier call; marks them counted.
+
+    Called in call order, this credits each unique array (a tied weight, a shared
+    module) to the first call that holds it, so table rows add up to the total.
+    """
+    total = 0
+    for a in {id(a): a for v in module.values() for a in _own_arrays(v)}.values():
+        if id(a) in by_id and id(a) not in counted:
+            counted.add(id(a))
+            total += by_id[id(a)].params
+    return total

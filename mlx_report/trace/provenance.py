@@ -119,6 +119,18 @@ def iter_arrays(tree: Any) -> Iterator[mx.array]:
             yield from iter_arrays(item)
 
 
+def named_arrays(tree: Any, prefix: str = "") -> Iterator[tuple[str, mx.array]]:
+    """(name, array) pairs: dict keys and list indices joined by dots ("logits", "1.0")."""
+    if isinstance(tree, mx.array):
+        yield prefix, tree
+    elif isinstance(tree, (list, tuple)):
+        for i, item in enumerate(tree):
+            yield from named_arrays(item, f"{prefix}.{i}" if prefix else str(i))
+    elif isinstance(tree, dict):
+        for key, item in tree.items():
+            yield from named_arrays(item, f"{prefix}.{key}" if prefix else str(key))
+
+
 def _wrap(fn: Callable, name: str, prov: Provenance) -> Callable:
     is_view = name in _VIEW_OPS
     reads_value = name in _VALUE_READS

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import inspect
-import os
 import sys
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
@@ -21,7 +20,7 @@ import networkx as nx
 from mlx.utils import tree_flatten, tree_unflatten
 
 from ..graph import path_sort_key
-from .provenance import Provenance, iter_arrays, tracking
+from .provenance import Provenance, iter_arrays, named_arrays, tracking
 from .signature import Signatures
 
 
@@ -64,18 +63,38 @@ def _config(module: nn.Module) -> str:
         return ""
 
 
+def compile_enabled() -> bool:
+    """Whether `mx.compile` is on: MLX has no getter, so watch a compiled probe.
+
+    A compiled function runs its Python body once per input signature; with
+    compilation disabled it runs on every call.
+    """
+    runs = []
+
+    def probe(x):
+        runs.append(1)
+        return x
+
+    compiled = mx.compile(probe)
+    x = mx.array(0)
+    compiled(x)
+    compiled(x)
+    return len(runs) == 1
+
+
 @contextmanager
 def compile_disabled() -> Iterator[None]:
-    """Disable `mx.compile` and restore the previous state (env var aware)."""
+    """Disable `mx.compile` for the block and put back whatever state it had."""
+    was_enabled = compile_enabled()
     mx.disable_compile()
     try:
         yield
     finally:
-        if os.environ.get("MLX_DISABLE_COMPILE", "").lower() in ("", "0", "false"):
+        if was_enabled:
             mx.enable_compile()
 
 
-_COMPILED_TYPE = type(nn.gelu)  # mx.compile's wrapper (mlx.core._gc_func)
+_COMPILED_TYPE = type(nn.gelu)  # what mx.compile returns (mlx.core._gc_func)
 
 
 def _python_function(compiled: Any) -> Callable | None:
@@ -85,43 +104,29 @@ def _python_function(compiled: Any) -> Callable | None:
 
 
 @contextmanager
-def uncompiled(model: nn.Module) -> Iterator[None]:
-    """Replace `mx.compile`d functions the model can reach by their Python functions.
+def uncompiled() -> Iterator[None]:
+    """Make every `mx.compile`d function call its Python function directly.
 
     With compilation disabled they compute the same thing, but a compiled wrapper
-    returns new array objects, which would cut provenance (and dataflow edges).
-    Looks in the modules defining the model's classes, mlx.nn, the classes and the
-    module instances; everything is put back afterwards.
+    returns new array objects, which would cut provenance (dataflow edges, liveness).
+    Patching the wrapper type reaches functions held anywhere: module globals,
+    dicts, closures (nn.ReLU's lambda), partials. Restored afterwards.
     """
-    saved: list[tuple[Any, str, Any, bool]] = []
-    owners: dict[int, Any] = {}
-    for _, module in model.named_modules():
-        for cls in type(module).__mro__:
-            owners.setdefault(id(cls), cls)
-            py_module = sys.modules.get(cls.__module__)
-            if py_module is not None:
-                owners.setdefault(id(py_module), py_module)
-    for name, py_module in list(sys.modules.items()):
-        if name.startswith("mlx.nn"):
-            owners.setdefault(id(py_module), py_module)
+    original = _COMPILED_TYPE.__call__
+    functions: dict[int, Callable | None] = {}
+
+    def __call__(compiled, *args, **kwargs):
+        key = id(compiled)
+        if key not in functions:
+            functions[key] = _python_function(compiled)
+        fn = functions[key]
+        return fn(*args, **kwargs) if fn is not None else original(compiled, *args, **kwargs)
+
+    _COMPILED_TYPE.__call__ = __call__
     try:
-        for owner in owners.values():
-            for name, value in list(vars(owner).items()):
-                if type(value) is _COMPILED_TYPE and (fn := _python_function(value)) is not None:
-                    saved.append((owner, name, value, False))
-                    setattr(owner, name, fn)
-        for _, module in model.named_modules():
-            for name, value in list(vars(module).items()):
-                if type(value) is _COMPILED_TYPE and (fn := _python_function(value)) is not None:
-                    saved.append((module, name, value, True))
-                    object.__setattr__(module, name, fn)
         yield
     finally:
-        for owner, name, value, is_instance in reversed(saved):
-            if is_instance:
-                object.__setattr__(owner, name, value)
-            else:
-                setattr(owner, name, value)
+        _COMPILED_TYPE.__call__ = original
 
 
 class Tracer:
@@ -289,11 +294,23 @@ class Tracer:
                 node["output_bytes"] += a.nbytes
             rec = self.prov.get(a)
             if rec is not None:
-                returns_from |= rec.tags
+                if rec.born < node["start"]:  # passed through unchanged: keep its producer
+                    returns_from |= rec.tags
+                else:  # made inside: credit the inner calls that produced it
+                    returns_from |= {t for t in rec.tags if self._is_inside(t, node_id)}
                 self.prov.use(rec)
             self.prov.tag(a, frozenset([node_id]))
         node["returns_from"] = sorted(returns_from - {node_id}, key=_node_sort_key)
         return out
+
+    def _is_inside(self, node: str, ancestor: str) -> bool:
+        """Whether call `node` ran inside call `ancestor`."""
+        parent = self.graph.nodes[node].get("parent") if node in self.graph else None
+        while parent is not None:
+            if parent == ancestor:
+                return True
+            parent = self.graph.nodes[parent]["parent"]
+        return False
 
     def _add_edge(self, src: str, dst: str, a: mx.array) -> None:
         if src == dst:
@@ -308,9 +325,9 @@ class Tracer:
 
     def add_outputs(self, out: Any) -> None:
         """Create output nodes fed by whatever produced each returned array."""
-        for i, a in enumerate(iter_arrays(out)):
+        for i, (name, a) in enumerate(named_arrays(out)):
             node_id = f"out:{i}"
-            self.graph.add_node(node_id, kind="output", name=str(i), shapes=[_shape(a)],
+            self.graph.add_node(node_id, kind="output", name=name or str(i), shapes=[_shape(a)],
                                 dtypes=[_dtype(a)], nbytes=a.nbytes)
             rec = self.prov.get(a)
             if rec is not None:
@@ -356,7 +373,7 @@ def run_trace(model: nn.Module, args: tuple, kwargs: dict) -> tuple[Tracer, Any]
 
 @contextmanager
 def tracing_state(tracer: Tracer) -> Iterator[None]:
-    with uncompiled(tracer.model), tracer.patched(), tracking(tracer.prov):
+    with uncompiled(), tracer.patched(), tracking(tracer.prov):
         yield
 
 

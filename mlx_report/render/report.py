@@ -1,0 +1,173 @@
+"""The HTML and PDF report: Jinja2 templates filled from the graph and analysis; PDF by WeasyPrint.
+
+The HTML is one self-contained file (CSS, JS and SVG inline, no URL fetched). The PDF
+is the same HTML laid out by WeasyPrint with print CSS; its bytes depend only on the
+inputs (no timestamp unless `date` is given). Never calls MLX.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import jinja2
+
+from ..analysis.weights import WeightReport
+from ..errors import OutputError, RenderError
+from ..graph import ModelGraph
+from ..output import write_atomic
+from . import report_data as data
+from .format import fmt_bytes, fmt_int, fmt_si
+
+SECTIONS = ("title", "figures", "diagram", "table", "costs", "weights", "definitions", "appendix")
+TITLES = {
+    "title": "Title page", "figures": "Key figures", "diagram": "Architecture diagram",
+    "table": "Summary table", "costs": "Where the cost is", "weights": "Weights",
+    "definitions": "Definitions and uncounted ops", "appendix": "Appendix: every module call",
+}
+PARTIALS = {
+    "title": "_title.html", "figures": "_key_figures.html", "diagram": "_diagram.html",
+    "table": "_summary_table.html", "costs": "_costs.html", "weights": "_weights.html",
+    "definitions": "_definitions.html", "appendix": "_appendix.html",
+}
+FORMATS = (".html", ".pdf")
+PDF_VARIANTS = ("pdf/a-3b",)
+TABLE_DEPTH = 3
+
+
+def template_dir() -> Path:
+    """templates/ inside the package when installed that way, else at the repository root."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if (candidate / "base.html").is_file():
+            return candidate
+    raise RenderError(f"report templates not found (looked in {here / 'templates'} and "
+                      f"{here.parent / 'templates'})")
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())),
+                             autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=True)
+    env.globals.update(fmt_int=fmt_int, fmt_si=fmt_si, fmt_bytes=fmt_bytes)
+    return env
+
+
+def check_date(date: str | None) -> str | None:
+    """`date` as YYYY-MM-DD, or ValueError."""
+    if date is None:
+        return None
+    try:
+        return _dt.date.fromisoformat(date).isoformat()
+    except ValueError:
+        raise ValueError(f"--date {date!r} is not a date in the form YYYY-MM-DD") from None
+
+
+def check_sections(sections: Sequence[str]) -> tuple[str, ...]:
+    unknown = [s for s in sections if s not in SECTIONS]
+    if unknown:
+        raise ValueError(f"unknown report section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    return tuple(s for s in SECTIONS if s in sections)  # always in reading order
+
+
+def report_html(graph: ModelGraph, *, weights: WeightReport | None = None,
+                sections: Sequence[str] = SECTIONS, date: str | None = None,
+                title: str | None = None, depth: int | None = None, target: str = "html") -> str:
+    """The report as one HTML document; `target` "pdf" drops the interactive parts."""
+    from .. import __version__
+    from .report_diagram import diagram_section
+
+    sections = check_sections(sections)
+    date = check_date(date)
+    title = title or f"{graph.model_name} model report"
+    table_depth = TABLE_DEPTH if depth is None else depth
+    ctx: dict[str, Any] = {
+        "graph": graph, "title": title, "date": date, "version": __version__, "target": target,
+        "sections": sections, "partials": PARTIALS, "weight_report": weights,
+        "toc": [{"id": s, "title": TITLES[s]} for s in sections if s != "title"],
+        "description": f"Report of {graph.model_name} ({graph.model_type}) made by mlx-report",
+    }
+    tree, notes = data.tree_rows(graph, depth=table_depth)
+    ctx.update(table_depth=table_depth, tree=tree, tree_headers=data.TREE_HEADERS, table_notes=notes)
+    if "title" in sections:
+        ctx["facts"] = data.title_facts(graph, weights, __version__, date)
+    if "figures" in sections:
+        ctx["figures"] = data.key_figures(graph)
+    if "diagram" in sections:
+        ctx["diagram"] = diagram_section(graph, depth)
+    if "costs" in sections:
+        ctx["costs"] = data.costs(graph)
+    if "weights" in sections:
+        ctx["weights"] = data.weights(graph, weights)
+    if "definitions" in sections:
+        ctx["defs"] = data.definitions(graph, weights, notes)
+    if "appendix" in sections:
+        ctx.update(appendix=data.appendix_rows(graph), appendix_headers=data.APPENDIX_HEADERS)
+    folder = template_dir()
+    ctx["css"] = (folder / "report.css").read_text(encoding="utf-8")
+    ctx["js"] = (folder / "report.js").read_text(encoding="utf-8") if target == "html" else ""
+    return _env().get_template("base.html").render(**ctx)
+
+
+def _report_json(graph: ModelGraph, weights: WeightReport | None) -> str:
+    from ..export import graph_to_dict
+
+    payload = graph_to_dict(graph)
+    if weights is not None:
+        payload["weight_statistics"] = weights.to_dict()
+    return json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=True) + "\n"
+
+
+def html_to_pdf(html: str, *, date: str | None = None, pdf_variant: str | None = None,
+                attachment: str | None = None) -> bytes:
+    """Lay out the report HTML with WeasyPrint; identical input gives identical bytes."""
+    try:
+        import weasyprint
+    except Exception as e:  # missing system libraries (pango) surface here
+        raise RenderError(f"PDF output needs WeasyPrint and its system libraries: {e}") from e
+    options: dict[str, Any] = {"pdf_identifier": b"mlx-report", "uncompressed_pdf": False}
+    if pdf_variant:
+        if pdf_variant not in PDF_VARIANTS:
+            raise RenderError(f"unknown PDF variant {pdf_variant!r}; choose {', '.join(PDF_VARIANTS)}")
+        options["pdf_variant"] = pdf_variant
+    if attachment is not None:
+        when = _dt.datetime.fromisoformat(date) if date else _dt.datetime(1970, 1, 1)
+        options["attachments"] = [weasyprint.Attachment(
+            string=attachment, name="report.json", description="mlx-report JSON of this model",
+            created=when, modified=when, relationship="Data")]
+    document = weasyprint.HTML(string=html, base_url=None, url_fetcher=_no_fetch).render()
+    if pdf_variant and not date:  # PDF/A requires a modification date: a fixed one, not "now"
+        document.metadata.created = document.metadata.modified = "1970-01-01T00:00:00Z"
+    return document.write_pdf(**options)
+
+
+def _no_fetch(url: str, *args: Any, **kwargs: Any) -> dict:
+    """The report references nothing outside itself; refuse any fetch rather than go online."""
+    raise RenderError(f"the report tried to load {url!r}")
+
+
+def output_format(path: str | os.PathLike) -> str:
+    """"html" or "pdf" from the file extension; OutputError otherwise."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise OutputError(f"cannot tell the report format from {Path(path).name!r}: "
+                          f"end the output name in .pdf or .html")
+    return suffix[1:]
+
+
+def build_report(graph: ModelGraph, out_path: str | os.PathLike, *,
+                 weights: WeightReport | None = None, sections: Sequence[str] = SECTIONS,
+                 date: str | None = None, title: str | None = None, depth: int | None = None,
+                 pdf_variant: str | None = None, protect: Sequence[Path] = ()) -> Path:
+    """Write the report to `out_path` (.html or .pdf) atomically and return the path."""
+    fmt = output_format(out_path)
+    html = report_html(graph, weights=weights, sections=sections, date=date, title=title,
+                       depth=depth, target=fmt)
+    if fmt == "html":
+        return write_atomic(out_path, html, protect=protect)
+    attachment = _report_json(graph, weights) if pdf_variant else None
+    pdf = html_to_pdf(html, date=check_date(date), pdf_variant=pdf_variant, attachment=attachment)
+    return write_atomic(out_path, pdf, protect=protect)
