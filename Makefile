@@ -11,8 +11,9 @@ STAMP := $(VENV)/.installed
 BUILD := build
 APT_LOG := /tmp/mlx-report-apt.log
 
-# The report target runs this; the real report command replaces it later.
-REPORT_CMD ?= $(VENV)/bin/mlx-report summary samples/resnet.py --input 1,3,224,224
+# The report target runs this: the sample report as PDF and as self-contained HTML.
+REPORT_CMD ?= $(VENV)/bin/mlx-report build samples/resnet.py --input 1,3,224,224 -o build/report.pdf && \
+	$(VENV)/bin/mlx-report build samples/resnet.py --input 1,3,224,224 -o build/report.html
 
 .PHONY: venv sysdeps test report bench clean
 
@@ -52,9 +53,16 @@ report: venv sysdeps
 	@mkdir -p $(BUILD)
 	$(REPORT_CMD)
 
+# Side-by-side benchmark; the peers' environment bench/.venv-peers is created once and reused.
 bench: venv
+	@PYTHON=$(PYTHON) bash bench/setup_peers.sh
 	@$(VPY) bench/run.py
 
 clean:
 	@rm -rf $(BUILD) .pytest_cache .hypothesis *.egg-info
 	@find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Long fuzzing run (the suite runs the same properties with few examples).
+.PHONY: fuzz
+fuzz: venv
+	FUZZ_EXAMPLES=2000 $(VPY) -m pytest -q tests/test_fuzz.py

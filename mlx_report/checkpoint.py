@@ -68,6 +68,8 @@ def read_safetensors_header(path: Path) -> dict[str, dict]:
         header = json.loads(raw)
         if not isinstance(header, dict):
             raise ValueError("header is not a JSON object")
+    except RecursionError:
+        raise CheckpointError(f"{path.name}: corrupt safetensors header (nested too deeply)") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{path.name}: corrupt safetensors header ({e})") from None
     data_size = size - 8 - n
@@ -108,6 +110,11 @@ def _shard_files(path: Path) -> list[Path]:
     if path.name.endswith(".index.json"):
         try:
             weight_map = json.loads(path.read_text())["weight_map"]
+            if not isinstance(weight_map, dict) or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()):
+                raise ValueError("weight_map must map tensor names to file names")
+        except RecursionError:
+            raise CheckpointError(f"{path.name}: not a safetensors index (nested too deeply)") from None
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise CheckpointError(f"{path.name}: not a safetensors index ({e})") from None
         files = [path.parent / f for f in sorted(set(weight_map.values()))]
@@ -150,10 +157,11 @@ class WeightsMatch:
     missing: list[tuple[str, tuple[int, ...]]]
     unexpected: list[tuple[str, tuple[int, ...]]]
     mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]]
+    wrong_kind: list[tuple[str, str, str]] = field(default_factory=list)   # float vs integer dtype
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.unexpected or self.mismatched)
+        return not (self.missing or self.unexpected or self.mismatched or self.wrong_kind)
 
     def describe(self) -> str:
         def listing(items: list[str]) -> str:
@@ -168,6 +176,9 @@ class WeightsMatch:
         if self.mismatched:
             parts.append(f"shape mismatch {len(self.mismatched)}: " + listing(
                 [f"{k} model {list(a)} vs checkpoint {list(b)}" for k, a, b in self.mismatched]))
+        if self.wrong_kind:
+            parts.append(f"dtype mismatch {len(self.wrong_kind)}: " + listing(
+                [f"{k} model {a} vs checkpoint {b}" for k, a, b in self.wrong_kind]))
         return "; ".join(parts)
 
 
@@ -177,7 +188,19 @@ def match_weights(model: nn.Module, ckpt: Checkpoint) -> WeightsMatch:
     unexpected = [(k, s) for k, s in ckpt.shapes.items() if k not in params]
     mismatched = [(k, s, ckpt.shapes[k]) for k, s in params.items()
                   if k in ckpt.shapes and ckpt.shapes[k] != s]
-    return WeightsMatch(sorted(missing), sorted(unexpected), sorted(mismatched))
+    # float16 into float32 is a legal load; integer into floating (or back) is not.
+    model_dtypes = {k: v.dtype for k, v in tree_flatten(model.parameters())}
+    wrong_kind = [(k, _dtype_name(d), _dtype_name(ckpt.arrays[k].dtype)) for k, d in model_dtypes.items()
+                  if k in ckpt.arrays and _is_float(d) != _is_float(ckpt.arrays[k].dtype)]
+    return WeightsMatch(sorted(missing), sorted(unexpected), sorted(mismatched), sorted(wrong_kind))
+
+
+def _is_float(dtype: mx.Dtype) -> bool:
+    return mx.issubdtype(dtype, mx.floating)
+
+
+def _dtype_name(dtype: mx.Dtype) -> str:
+    return str(dtype).removeprefix("mlx.core.")
 
 
 def load_into(model: nn.Module, ckpt: Checkpoint, strict: bool = True) -> WeightsMatch:
@@ -186,7 +209,7 @@ def load_into(model: nn.Module, ckpt: Checkpoint, strict: bool = True) -> Weight
     if strict and not match.ok:
         raise CheckpointError(f"{ckpt.label} does not fit the model ({match.describe()}); "
                               "use --no-strict to load what matches")
-    bad = {k for k, _, _ in match.mismatched}
+    bad = {k for k, _, _ in match.mismatched} | {k for k, _, _ in match.wrong_kind}
     params = {k for k, _ in tree_flatten(model.parameters())}
     pairs = [(k, v) for k, v in ckpt.arrays.items() if k in params and k not in bad]
     model.load_weights(pairs, strict=False)

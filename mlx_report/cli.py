@@ -32,6 +32,15 @@ class SummaryFormat(str, Enum):
     csv = "csv"
 
 
+def _check_output_early(output: Optional[Path], model: str, weights: Optional[Path]) -> None:
+    """Refuse a bad -o path before any work (missing directory, an input file)."""
+    if output is not None:
+        from .output import check_output
+        from .pipeline import input_paths_of
+
+        check_output(output, input_paths_of(model, weights))
+
+
 def _run(debug: bool, action: Callable[[], int | None]) -> None:
     """Run a command; map MlxReportError to its one-line message and exit code."""
     try:
@@ -78,6 +87,7 @@ def summary(
         from .trace import TraceFailed
 
         try:
+            _check_output_early(output, model, weights)
             traced = trace_target(model, inputs, args, dtype, weights=weights, strict=strict)
         except TraceFailed as failed:
             if fmt is SummaryFormat.text and output is None:  # show how far it got
@@ -91,7 +101,7 @@ def summary(
         if output is None:
             sys.stdout.write(text)
         else:
-            write_atomic(output, text, protect=[traced.loaded.source])
+            write_atomic(output, text, protect=traced.input_paths)
             typer.echo(f"wrote {output}", err=True)
 
     _run(debug, action)
@@ -133,10 +143,11 @@ def graph(
             check_options(**options)
         except ValueError as e:
             raise InputSpecError(str(e)) from None
+        _check_output_early(output, model, weights)
         traced = trace_target(model, inputs, args, dtype, weights=weights, strict=strict)
         diagram = build_diagram(traced.graph, depth=depth, expand=tuple(expand or ()), fold=fold,
                                 title=title, **options)
-        write_atomic(output, diagram_bytes(diagram, fmt, style), protect=[traced.loaded.source])
+        write_atomic(output, diagram_bytes(diagram, fmt, style), protect=traced.input_paths)
         for note in diagram.notes:
             typer.echo(f"note: {note}", err=True)
         typer.echo(f"wrote {output}", err=True)
@@ -176,6 +187,7 @@ def export(
         suffix = output.suffix.lower()
         if suffix not in EXPORT_FORMATS:
             raise OutputError(f"cannot export to {output.name}: use one of {' '.join(EXPORT_FORMATS)}")
+        _check_output_early(output, model, weights)
         traced = trace_target(model, inputs, args, dtype, weights=weights, strict=strict)
         graph = traced.graph
         table = build_table(graph, depth=depth, fold=fold)
@@ -187,7 +199,7 @@ def export(
             ".tex": lambda: tabular.table_to_latex(graph, table, caption=caption, siunitx=siunitx),
             ".csv": lambda: tabular.table_to_csv(table),
         }[suffix]()
-        write_atomic(output, text, protect=[traced.loaded.source])
+        write_atomic(output, text, protect=traced.input_paths)
         typer.echo(f"wrote {output}", err=True)
 
     _run(debug, action)
@@ -230,6 +242,11 @@ def diff(
         import json as _json
 
         from .compare import compare, load_side
+        from .output import check_output
+        from .pipeline import input_paths_of
+
+        if output is not None:
+            check_output(output, input_paths_of(a, weights_a) + input_paths_of(b, weights_b))
         from .output import write_atomic
         from .render.diff_text import render_diff_markdown, render_diff_text
 
@@ -247,7 +264,7 @@ def diff(
         if output is None:
             sys.stdout.write(text)
         else:
-            write_atomic(output, text, protect=[Path(a), Path(b)])
+            write_atomic(output, text, protect=input_paths_of(a, weights_a) + input_paths_of(b, weights_b))
             typer.echo(f"wrote {output}", err=True)
         return DIFF_FOUND_EXIT if fail_on is not None and result.matches(fail_on.value) else 0
 
@@ -264,6 +281,80 @@ def version() -> None:
     from . import __version__
 
     typer.echo(f"mlx-report {__version__}, mlx {mx.__version__}, python {platform.python_version()}")
+
+
+REPORT_SEED = 0  # mx.random.seed before building the model: random-init reports rebuild identically
+
+
+@app.command()
+def build(
+    model: str = typer.Argument(..., help="Model file, optionally with :NAME (model.py:build_model)."),
+    inputs: list[str] = InputOpt,
+    args: Optional[list[str]] = ArgOpt,
+    dtype: Optional[str] = DtypeOpt,
+    weights: Optional[Path] = WeightsOpt,
+    strict: bool = StrictOpt,
+    output: Path = typer.Option(..., "--output", "-o", help="Report file: .pdf or .html (one self-contained file)."),
+    no_weights: bool = typer.Option(False, "--no-weights", help="Skip weight statistics and evaluate nothing (the tensor table stays)."),
+    no_diagram: bool = typer.Option(False, "--no-diagram", help="Leave out the architecture diagram."),
+    no_costs: bool = typer.Option(False, "--no-costs", help="Leave out the cost charts and top calls."),
+    no_table: bool = typer.Option(False, "--no-table", help="Leave out the summary table."),
+    no_appendix: bool = typer.Option(False, "--no-appendix", help="Leave out the per-call appendix."),
+    depth: Optional[int] = typer.Option(None, "--depth", "-d", min=0, help="Depth of the summary table and diagram (default: table 3, diagram the deepest that fits a page)."),
+    date: Optional[str] = typer.Option(None, "--date", help="YYYY-MM-DD printed in the report and the PDF metadata; none by default, so rebuilds are byte-identical."),
+    title: Optional[str] = typer.Option(None, "--title", help="Report title (default: \"<model> model report\")."),
+    pdf_variant: Optional[str] = typer.Option(None, "--pdf-variant", help="pdf/a-3b: archival PDF with the report's JSON attached."),
+    debug: bool = DebugOpt,
+) -> None:
+    """Build the HTML or PDF report of MODEL: figures, diagram, tables, costs and weight statistics."""
+
+    def action() -> None:
+        import gc
+        import platform
+
+        import mlx.core as mx
+
+        from .errors import InputSpecError
+        from .pipeline import trace_target
+        from .render.report import PDF_VARIANTS, SECTIONS, build_report, check_date, output_format
+
+        fmt = output_format(output)  # a wrong extension fails before any work
+        try:
+            check_date(date)
+        except ValueError as e:
+            raise InputSpecError(str(e)) from None
+        if pdf_variant is not None and (fmt != "pdf" or pdf_variant not in PDF_VARIANTS):
+            raise InputSpecError(f"--pdf-variant {pdf_variant!r}: use {' or '.join(PDF_VARIANTS)} "
+                                 f"with a .pdf output")
+        dropped = {"weights": False, "diagram": no_diagram, "costs": no_costs, "table": no_table,
+                   "appendix": no_appendix}
+        sections = [s for s in SECTIONS if not dropped.get(s, False)]
+        mx.random.seed(REPORT_SEED)
+        _check_output_early(output, model, weights)
+        traced = trace_target(model, inputs, args, dtype, weights=weights, strict=strict,
+                              hash_weights=True)
+        graph, protect = traced.graph, traced.input_paths
+        device = mx.default_device()
+        graph.meta["device"] = (f"{str(device.type).rsplit('.', 1)[-1]} "
+                                f"({platform.system()} {platform.machine()})")
+        random_init = graph.meta.get("weights", "random initialisation") == "random initialisation"
+        if random_init:
+            graph.meta["seed"] = REPORT_SEED
+        stats = None
+        if not no_weights:
+            from .analysis.weights import tensor_sources, weight_stats
+
+            sources = tensor_sources(traced.loaded.model, graph.tensors)
+            del traced  # the sources hold the only references: each tensor is freed once measured
+            gc.collect()  # the model sits in reference cycles: free it now, not at exit
+            label = (f"random initialisation (mx.random.seed({REPORT_SEED}))" if random_init
+                     else f"checkpoint {graph.meta.get('weights')}")
+            stats = weight_stats(sources, source=label, progress=sys.stderr.isatty())
+        build_report(graph, output, weights=stats, sections=sections, date=date, title=title,
+                     depth=depth, pdf_variant=pdf_variant, protect=protect)
+        typer.echo(f"wrote {output}", err=True)
+
+    _run(debug, action)
 
 
 def main() -> None:

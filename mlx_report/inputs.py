@@ -44,6 +44,7 @@ DTYPE_ALIASES: dict[str, str] = {
     "bool_": "bool",
 }
 
+MAX_DIM = 2**31 - 1  # MLX shapes are int32
 ACCEPTED_FORMS = "1,3,224,224 | 1,128:int32 | name=1,128:int32"
 
 _SEPARATORS = re.compile(r"\s*[,xX]\s*|\s+")
@@ -146,6 +147,8 @@ def _parse_shape(body: str, fail) -> tuple[int, ...]:
             raise fail("empty dimension")
         if not _DIGITS.fullmatch(dim) or int(dim) == 0:
             raise fail(f"dimension {dim!r} is not a positive integer")
+        if int(dim) > MAX_DIM:
+            raise fail(f"dimension {dim} exceeds MLX's limit of {MAX_DIM} per axis")
     return tuple(int(d) for d in dims)
 
 
@@ -154,11 +157,12 @@ def _checked_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     try:
         if not any(isinstance(d, bool) for d in shape):
             dims = tuple(operator.index(d) for d in shape)
-            if all(d > 0 for d in dims):
+            if all(0 < d <= MAX_DIM for d in dims):
                 return dims
     except TypeError:
         pass
-    raise InputSpecError(f"invalid input shape {shape!r}: dimensions must be positive integers")
+    raise InputSpecError(f"invalid input shape {shape!r}: dimensions must be positive integers "
+                         f"up to {MAX_DIM:,}")
 
 
 def _is_name(name: str) -> bool:

@@ -50,7 +50,7 @@ def parse_model_arg(text: str) -> tuple[str, object]:
     key, sep, raw = text.partition("=")
     key, raw = key.strip(), raw.strip()
     if not sep or not _is_name(key):
-        raise ModelLoadError(f"invalid model argument {text!r}: expected key=value, e.g. depth=50 or act=relu")
+        raise InputSpecError(f"invalid --arg {text!r}: expected key=value, e.g. depth=50 or act=relu")
     if raw.lower() in _WORD_LITERALS:  # --arg bias=true, as shells and YAML users type it
         return key, _WORD_LITERALS[raw.lower()]
     try:
@@ -58,8 +58,8 @@ def parse_model_arg(text: str) -> tuple[str, object]:
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         if _BARE_WORD.fullmatch(raw):
             return key, raw
-    raise ModelLoadError(
-        f"invalid model argument {text!r}: {raw!r} is not a Python literal (quote strings: {key}='...')"
+    raise InputSpecError(
+        f"invalid --arg {text!r}: {raw!r} is not a Python literal (quote strings: {key}='...')"
     )
 
 
@@ -89,7 +89,10 @@ def load_model(target: str, kwargs: dict | None = None) -> LoadedModel:
     path, name = split_target(target)
     label = str(path)
     source = _check_file(path)
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    try:
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    except OSError as e:
+        raise ModelLoadError(f"cannot read model file {label}: {e.strerror or e}") from None
     with _importable(source.parent):
         module = _import_file(source, label)
         if name is not None:
@@ -192,6 +195,10 @@ def _discover(module: ModuleType, kwargs: dict, label: str) -> tuple[nn.Module, 
     if len(buildable) == 1:
         return _call(buildable[0], buildable[0].__name__, kwargs, module, label)
     hint = f"name one with {label}:NAME (candidates: {_candidates(module)})"
+    needing = [c for c in classes if c not in bases and _required(c)]
+    if len(needing) == 1 and not buildable:
+        args = " ".join(f"--arg {p}=VALUE" for p in _required(needing[0]).split(", "))
+        hint += f"; build {needing[0].__name__} with {label}:{needing[0].__name__} {args}"
     if len(buildable) > 1:
         raise ModelLoadError(f"several models in {label}: {hint}")
     if isinstance(instance, nn.Module):
@@ -207,7 +214,9 @@ def _call(fn: Callable, name: str, kwargs: dict, module: ModuleType, label: str)
     call = f"{name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
     kind = "class" if isinstance(fn, type) else "factory"
     if not _accepts(fn, kwargs):
-        raise ModelLoadError(f"{kind} {call} in {label} cannot be called: {_bind_error(fn, kwargs)}")
+        needed = [p for p in _required(fn).split(", ") if p and p not in kwargs]
+        hint = (" — pass " + " ".join(f"--arg {p}=VALUE" for p in needed)) if needed else ""
+        raise ModelLoadError(f"{kind} {call} in {label} cannot be called: {_bind_error(fn, kwargs)}{hint}")
     try:
         result = fn(**kwargs)
     except (Exception, SystemExit) as e:
@@ -281,7 +290,13 @@ def _parameters(fn: Callable) -> str:
 
 
 def _where(error: BaseException, source: Path) -> str:
-    """`` (line N)`` for the deepest traceback frame in ``source``, else empty."""
+    """`` (line N)`` for the deepest traceback frame in ``source``, else empty.
+
+    A SyntaxError in another file (a helper the model imports) names that file.
+    """
+    if isinstance(error, SyntaxError) and error.filename and error.lineno and \
+            Path(error.filename).resolve() != source:
+        return f" ({Path(error.filename).name} line {error.lineno})"
     line = None
     if isinstance(error, SyntaxError) and error.filename and Path(error.filename).resolve() == source:
         line = error.lineno

@@ -10,22 +10,34 @@ from typing import Iterable
 from .errors import OutputError
 
 
-def write_atomic(path: str | os.PathLike, data: str | bytes, protect: Iterable[Path] = ()) -> Path:
-    """Write `data` to `path` so that readers see the old file or the whole new one.
-
-    Refuses to overwrite any path in `protect` (the command's input files).
-    """
+def check_output(path: str | os.PathLike, protect: Iterable[str | os.PathLike] = ()) -> Path:
+    """Refuse early an output path that cannot or must not be written; return it."""
     target = Path(path)
     resolved = target.resolve()
     for p in protect:
-        if Path(p).resolve() == resolved:
+        if p is not None and Path(p).resolve() == resolved:
             raise OutputError(f"refusing to overwrite input file {target}: choose another -o path")
     if target.is_dir():
         raise OutputError(f"output path {target} is a directory: give a file name")
     if not target.parent.exists():
         raise OutputError(f"output directory {target.parent} does not exist")
+    if not os.access(target.parent, os.W_OK):
+        raise OutputError(f"cannot write to directory {target.parent}: permission denied")
+    return target
+
+
+def write_atomic(path: str | os.PathLike, data: str | bytes,
+                 protect: Iterable[str | os.PathLike] = ()) -> Path:
+    """Write `data` to `path` so that readers see the old file or the whole new one.
+
+    Refuses to overwrite any path in `protect` (the command's input files).
+    """
+    target = check_output(path, protect)
     payload = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as e:
+        raise OutputError(f"cannot write {target}: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(payload)

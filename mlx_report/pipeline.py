@@ -11,7 +11,7 @@ import mlx.core as mx
 from .checkpoint import load_into, read_checkpoint, sha256_file
 from .graph import ModelGraph
 from .inputs import parse_dtype, parse_input_specs, make_inputs
-from .loading import LoadedModel, cast_floating, load_model, parse_model_arg
+from .loading import LoadedModel, cast_floating, load_model, parse_model_arg, split_target
 from .trace import trace
 
 
@@ -19,6 +19,17 @@ from .trace import trace
 class Traced:
     graph: ModelGraph
     loaded: LoadedModel
+    input_paths: list[Path]   # files the command read: never overwritten by its output
+
+
+def input_paths_of(target: str, weights: str | Path | None = None) -> list[Path]:
+    """The files a command will read, known before loading (to refuse -o early)."""
+    paths = [Path(target)] if Path(target).exists() else [split_target(target)[0]]
+    if weights is not None:
+        paths.append(Path(weights))
+        if Path(weights).is_dir():
+            paths += sorted(Path(weights).glob("*.safetensors"))
+    return paths
 
 
 def trace_target(target: str, input_texts: list[str], arg_texts: list[str] | None = None,
@@ -29,6 +40,7 @@ def trace_target(target: str, input_texts: list[str], arg_texts: list[str] | Non
     kwargs = dict(parse_model_arg(a) for a in (arg_texts or []))
     cast_to = parse_dtype(dtype) if dtype else None
     loaded = load_model(target, kwargs)
+    input_paths = [loaded.source, *(loaded.weight_files or [])]
     weights_meta: dict = {"weights": "random initialisation"}
     if loaded.weight_files:
         weights_meta = {"weights": loaded.weight_files[0].parent.name,
@@ -37,6 +49,7 @@ def trace_target(target: str, input_texts: list[str], arg_texts: list[str] | Non
             weights_meta["weights_sha256"] = {f.name: sha256_file(f) for f in loaded.weight_files}
     if weights is not None:
         ckpt = read_checkpoint(weights)
+        input_paths += ckpt.files
         match = load_into(loaded.model, ckpt, strict=strict)
         weights_meta = {"weights": ckpt.label, "weights_files": [f.name for f in ckpt.files]}
         if not match.ok:
@@ -57,4 +70,4 @@ def trace_target(target: str, input_texts: list[str], arg_texts: list[str] | Non
         "python_version": platform.python_version(),
         **weights_meta,
     })
-    return Traced(graph, loaded)
+    return Traced(graph, loaded, input_paths)

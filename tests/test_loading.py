@@ -73,16 +73,16 @@ def test_parse_model_arg(text, expected):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("depth", "invalid model argument 'depth': expected key=value, e.g. depth=50 or act=relu"),
-        ("=5", "invalid model argument '=5': expected key=value, e.g. depth=50 or act=relu"),
-        ("1x=2", "invalid model argument '1x=2': expected key=value, e.g. depth=50 or act=relu"),
-        ("x=foo bar", "invalid model argument 'x=foo bar': 'foo bar' is not a Python literal (quote strings: x='...')"),
-        ("x=[1,2", "invalid model argument 'x=[1,2': '[1,2' is not a Python literal (quote strings: x='...')"),
-        ("x=", "invalid model argument 'x=': '' is not a Python literal (quote strings: x='...')"),
+        ("depth", "invalid --arg 'depth': expected key=value, e.g. depth=50 or act=relu"),
+        ("=5", "invalid --arg '=5': expected key=value, e.g. depth=50 or act=relu"),
+        ("1x=2", "invalid --arg '1x=2': expected key=value, e.g. depth=50 or act=relu"),
+        ("x=foo bar", "invalid --arg 'x=foo bar': 'foo bar' is not a Python literal (quote strings: x='...')"),
+        ("x=[1,2", "invalid --arg 'x=[1,2': '[1,2' is not a Python literal (quote strings: x='...')"),
+        ("x=", "invalid --arg 'x=': '' is not a Python literal (quote strings: x='...')"),
     ],
 )
 def test_parse_model_arg_errors(text, message):
-    with pytest.raises(ModelLoadError) as info:
+    with pytest.raises(InputSpecError) as info:
         parse_model_arg(text)
     assert str(info.value) == message
 
@@ -292,6 +292,7 @@ def test_named_missing_args(tmp_path):
     path = write(tmp_path, "net.py", TWO_CLASSES)
     assert load_error(f"{path}:Encoder") == (
         f"class Encoder() in {path} cannot be called: missing a required argument: 'dims' (parameters: dims)"
+        " — pass --arg dims=VALUE"
     )
 
 

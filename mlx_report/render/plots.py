@@ -60,6 +60,12 @@ def _rect(x: float, y: float, w: float, h: float, fill: str, extra: str = "") ->
             f'fill="{fill}"{extra}/>')
 
 
+def _bars(boxes: list[tuple[float, float, float, float]], fill: str) -> str:
+    """Many rectangles as one <path>: a fraction of the elements for the PDF renderer to draw."""
+    d = "".join(f"M{_n(x)} {_n(y)}h{_n(w)}v{_n(h)}h{_n(-w)}z" for x, y, w, h in boxes if w > 0 and h > 0)
+    return f'<path d="{d}" fill="{fill}"/>' if d else ""
+
+
 def _line(x1: float, y1: float, x2: float, y2: float, stroke: str = GRID, dash: bool = False) -> str:
     d = ' stroke-dasharray="3,2"' if dash else ""
     return (f'<line x1="{_n(x1)}" y1="{_n(y1)}" x2="{_n(x2)}" y2="{_n(y2)}" stroke="{stroke}" '
@@ -117,36 +123,42 @@ def type_chart(rows: Sequence[TypeCost], limit: int = 14) -> str:
 
 # -- along the blocks ------------------------------------------------------------------------
 
-def _axis_ticks(x0: float, y0: float, h: float, w: float, top_value: float, fmt) -> list[str]:
+def _axis_label(v: float, unit: str = "") -> str:
+    """Axis numbers: 250 M, 2.5 G, 10 MB (no needless decimals)."""
+    fmt = fmt_bytes if unit == "bytes" else fmt_si
+    text = fmt(v, 1)
+    return text.replace(".0 ", " ")
+
+
+def _axis_ticks(x0: float, y0: float, h: float, w: float, top_value: float, unit: str = "") -> list[str]:
     out = []
     for frac in (0.0, 0.5, 1.0):
         y = y0 + h - frac * h
         out.append(_line(x0, y, x0 + w, y, GRID))
-        out.append(_text(x0 - 4, y + 3, fmt(top_value * frac) if frac else "0", 8, anchor="end",
-                         fill=MUTED))
+        out.append(_text(x0 - 4, y + 3, _axis_label(top_value * frac, unit) if frac else "0", 8,
+                         anchor="end", fill=MUTED))
     return out
 
 
 def blocks_chart(blocks: Sequence[CallCost]) -> str:
     """Per-block MACs (top) and params (bottom) in call order, block names below."""
     n = max(len(blocks), 1)
-    left, right, panel_h, gap, top = 58.0, 10.0, 110.0, 26.0, 22.0
+    left, right, panel_h, gap, top = 58.0, 10.0, 80.0, 34.0, 24.0
     plot_w = WIDTH - left - right
     step = plot_w / n
     names = [_clip(b.path, 18) for b in blocks]
     label_h = 6.0 + 5.2 * max((len(s) for s in names), default=4) * 0.72
     height = top + 2 * panel_h + gap + label_h + 8
     body: list[str] = []
-    panels = (("MACs per block", MACS_COLOUR, [b.macs for b in blocks], fmt_si),
-              ("Parameters per block", PARAMS_COLOUR, [b.params for b in blocks], fmt_si))
-    for p, (title, colour, values, fmt) in enumerate(panels):
+    panels = (("MACs per block", MACS_COLOUR, [b.macs for b in blocks]),
+              ("Parameters per block", PARAMS_COLOUR, [b.params for b in blocks]))
+    for p, (title, colour, values) in enumerate(panels):
         y0 = top + p * (panel_h + gap)
         peak = _nice_max(max(values, default=0))
-        body.append(_text(left, y0 - 7, title, 11, weight="bold"))
-        body += _axis_ticks(left, y0, panel_h, plot_w, peak, fmt)
-        for i, v in enumerate(values):
-            h = panel_h * v / peak
-            body.append(_rect(left + i * step + step * 0.15, y0 + panel_h - h, step * 0.7, h, colour))
+        body.append(_text(left, y0 - 12, title, 11, weight="bold"))
+        body += _axis_ticks(left, y0, panel_h, plot_w, peak)
+        body.append(_bars([(left + i * step + step * 0.15, y0 + panel_h - panel_h * v / peak,
+                             step * 0.7, panel_h * v / peak) for i, v in enumerate(values)], colour))
     base = top + 2 * panel_h + gap + 4
     size = min(9.0, max(5.5, step * 0.8))
     for i, name in enumerate(names):
@@ -162,7 +174,7 @@ def activation_chart(leaves: Sequence[CallCost], block_index: Sequence[int],
                      block_names: Sequence[str], peak_live: int = 0) -> str:
     """Output bytes of each leaf call in call order, blocks as bands, the live peak dashed."""
     n = max(len(leaves), 1)
-    left, right, top, plot_h = 58.0, 10.0, 26.0, 150.0
+    left, right, top, plot_h = 58.0, 10.0, 30.0, 110.0
     plot_w = WIDTH - left - right
     step = plot_w / n
     values = [c.output_bytes for c in leaves]
@@ -186,10 +198,9 @@ def activation_chart(leaves: Sequence[CallCost], block_index: Sequence[int],
             name = _clip(block_names[b], 16)
             longest = max(longest, len(name))
             body.append(_text(x + w / 2 + 3, label_y, name, 7.5, anchor="end", fill=MUTED, rotate=-60))
-    body += _axis_ticks(left, top, plot_h, plot_w, peak, fmt_bytes)
-    for i, v in enumerate(values):
-        h = plot_h * v / peak
-        body.append(_rect(left + i * step, top + plot_h - h, max(step * 0.85, 0.6), h, MEMORY_COLOUR))
+    body += _axis_ticks(left, top, plot_h, plot_w, peak, "bytes")
+    body.append(_bars([(left + i * step, top + plot_h - plot_h * v / peak, max(step * 0.85, 0.6),
+                        plot_h * v / peak) for i, v in enumerate(values)], MEMORY_COLOUR))
     if peak_live:
         y = top + plot_h - plot_h * peak_live / peak
         body.append(_line(left, y, left + plot_w, y, FLAG_COLOUR, dash=True))
@@ -218,10 +229,12 @@ def histogram(counts: Sequence[int], lo: float, width: float, name: str, note: s
     body = [_text(px, 10, _clip(name, 30), 8, fill=FLAG_COLOUR if flagged else TEXT)]
     peak = max(counts, default=0) or 1
     bw = pw / max(len(counts), 1)
+    boxes = []
     for i, c in enumerate(counts):
         if c:
             bh = max(ph * c / peak, 0.6)
-            body.append(_rect(px + i * bw, py + ph - bh, bw * 0.92, bh, HIST_COLOUR))
+            boxes.append((px + i * bw, py + ph - bh, bw * 0.92, bh))
+    body.append(_bars(boxes, HIST_COLOUR))
     body.append(_line(px, py + ph + 0.5, px + pw, py + ph + 0.5, MUTED))
     hi = lo + width * len(counts)
     body.append(_text(px, py + ph + 10, _tick(lo), 7, fill=MUTED))

@@ -91,7 +91,8 @@ def report_html(graph: ModelGraph, *, weights: WeightReport | None = None,
         "description": f"Report of {graph.model_name} ({graph.model_type}) made by mlx-report",
     }
     tree, notes = data.tree_rows(graph, depth=table_depth)
-    ctx.update(table_depth=table_depth, tree=tree, tree_headers=data.TREE_HEADERS, table_notes=notes)
+    ctx.update(table_depth=table_depth, tree=tree, tree_headers=data.TREE_HEADERS,
+               tree_widths=data.TREE_WIDTHS, table_notes=notes)
     if "title" in sections:
         ctx["facts"] = data.title_facts(graph, weights, __version__, date)
     if "figures" in sections:
@@ -105,7 +106,8 @@ def report_html(graph: ModelGraph, *, weights: WeightReport | None = None,
     if "definitions" in sections:
         ctx["defs"] = data.definitions(graph, weights, notes)
     if "appendix" in sections:
-        ctx.update(appendix=data.appendix_rows(graph), appendix_headers=data.APPENDIX_HEADERS)
+        ctx.update(appendix=data.appendix_rows(graph), appendix_headers=data.APPENDIX_HEADERS,
+                   appendix_widths=data.APPENDIX_WIDTHS)
     folder = template_dir()
     ctx["css"] = (folder / "report.css").read_text(encoding="utf-8")
     ctx["js"] = (folder / "report.js").read_text(encoding="utf-8") if target == "html" else ""

@@ -138,6 +138,7 @@ class TreeRow:
 
 TREE_HEADERS = ["Layer (type)", "Input shape", "Output shape", "Params", "Param %", "MACs",
                 "Trainable"]
+TREE_WIDTHS = [32, 15, 15, 11, 7, 12, 8]
 
 
 def tree_rows(graph: ModelGraph, depth: int, fold: bool = True) -> tuple[list[TreeRow], list[str]]:
@@ -172,6 +173,7 @@ class Costs:
     activation_svg: str
     top: list[list[Cell]]
     top_headers: list[str]
+    top_widths: list[float]
 
 
 def costs(graph: ModelGraph, top_n: int = 10) -> Costs:
@@ -195,6 +197,7 @@ def costs(graph: ModelGraph, top_n: int = 10) -> Costs:
             graph.totals.peak_activation_bytes),
         top=top,
         top_headers=["#", "Call", "Type", "Output shape", "MACs (self)", "Share", "Output"],
+        top_widths=[4, 33, 12, 17, 14, 8, 12],
     )
 
 
@@ -214,6 +217,7 @@ def _stat_cell(x: float | None) -> Cell:
 @dataclass
 class Weights:
     headers: list[str]
+    widths: list[float]
     rows: list[list[Cell]]
     flagged: list[tuple[str, str]]
     notes: list[str]
@@ -225,12 +229,15 @@ def weights(graph: ModelGraph, report: WeightReport | None) -> Weights:
     """The per-tensor table (with statistics when computed), flags and distribution plots."""
     stats: dict[str, WeightStats] = {s.name: s for s in report.tensors} if report else {}
     headers = ["Tensor", "Shape", "Dtype", "Params", "Bytes", "Trainable"]
+    widths = [45, 14, 14, 9, 10, 8]
     if report:
+        headers[-1] = "Train."
         headers += ["Mean", "Std", "Min", "Max", "Abs max", "Zeros", "NaN", "Inf"]
+        widths = [26, 8, 8, 7, 7, 4, 6.5, 6, 6.5, 6, 6, 5.5, 3.5, 3.5]
     rows = []
     for t in graph.tensors:
         name = t.name + (f" (= {', '.join(t.aliases)})" if t.aliases else "")
-        kind = {"running_stat": " · running stat", "quant_aux": " · quant. aux"}.get(t.kind, "")
+        kind = {"running_stat": " · stat", "quant_aux": " · quant"}.get(t.kind, "")
         row = [Cell(name, t.name, "path"), Cell("×".join(map(str, t.shape)) or "scalar", None, "shape"),
                Cell(t.dtype + kind), _num(t.params), _num(t.nbytes),
                Cell("✓" if t.trainable else "✗", int(t.trainable), "tick")]
@@ -254,7 +261,7 @@ def weights(graph: ModelGraph, report: WeightReport | None) -> Weights:
             notes.append("Quantized weights (" + "; ".join(quantized) + ") were dequantized with "
                          "mx.dequantize for statistics; Bytes and Params give their real packed "
                          "storage and logical element count.")
-    return Weights(headers=headers, rows=rows, flagged=flagged, notes=[n for n in notes if n],
+    return Weights(headers=headers, widths=widths, rows=rows, flagged=flagged, notes=[n for n in notes if n],
                    groups=_distribution_groups(report) if report else [], has_stats=bool(report))
 
 
@@ -263,7 +270,7 @@ def _distribution_groups(report: WeightReport) -> list[dict[str, Any]]:
     order: list[str] = []
     members: dict[str, list[WeightStats]] = {}
     for s in report.tensors:
-        if not s.hist_counts or s.kind == "quant_aux":
+        if not s.hist_counts or s.kind != "weight":
             continue
         if s.group not in members:
             order.append(s.group)
@@ -271,13 +278,19 @@ def _distribution_groups(report: WeightReport) -> list[dict[str, Any]]:
     out = []
     for group in order:
         bins = report.groups[group]
+        tensors = members[group]
+        constants = sorted({s.min for s in tensors if s.min == s.max})
+        if all(s.min == s.max for s in tensors):  # nothing to draw: say which constants
+            out.append({"name": group, "count": len(tensors), "plots": [],
+                        "constant": ", ".join(_g(v) for v in constants)})
+            continue
         plots_ = []
-        for s in members[group]:
-            note = f"μ {_g(s.mean)}  σ {_g(s.std)}"
+        for s in tensors:
+            note = f"constant {_g(s.min)}" if s.min == s.max else f"μ {_g(s.mean)}  σ {_g(s.std)}"
             plots_.append(plots.histogram(s.hist_counts, bins.lo, bins.width, s.name, note,
                                           flagged=bool(s.flags)))
         out.append({"name": group, "count": len(plots_), "lo": _g(bins.lo), "hi": _g(bins.hi),
-                    "width": _g(bins.width), "bins": bins.count, "plots": plots_})
+                    "width": _g(bins.width), "bins": bins.count, "plots": plots_, "constant": ""})
     return out
 
 
@@ -315,6 +328,16 @@ def definitions(graph: ModelGraph, report: WeightReport | None, table_notes: lis
 
 APPENDIX_HEADERS = ["#", "Call", "Type", "Input shape", "Output shape", "Params", "MACs self",
                     "MACs total", "Output bytes", "Config"]
+APPENDIX_WIDTHS = [3.5, 24, 9, 12, 12, 7.5, 8.5, 8.5, 7.5, 7]
+
+
+def _short_config(type_name: str, config: str) -> str:
+    """The diagram's compact configuration ('64→128, k3 s2'); the full text if unavailable."""
+    try:
+        from .graphviz import short_config  # the diagram module's helper, optional here
+        return short_config(type_name, config or "")
+    except Exception:
+        return config or ""
 
 
 def appendix_rows(graph: ModelGraph) -> list[list[Cell]]:
@@ -331,6 +354,6 @@ def appendix_rows(graph: ModelGraph) -> list[list[Cell]]:
             Cell(fmt_shapes(d["output_shapes"]), None, "shape"),
             Cell("(reused)", -1, "num") if d["call_index"] else _num(d.get("params", 0)),
             _num(d.get("macs_self", 0)), _num(d.get("macs_total", 0)),
-            _num(d.get("output_bytes", 0)), Cell(d.get("config", "") or "", None, "config"),
+            _num(d.get("output_bytes", 0)), Cell(_short_config(d["type"], d.get("config", "")), None, "config"),
         ])
     return rows

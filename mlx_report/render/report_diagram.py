@@ -134,6 +134,8 @@ def diagram_section(graph: ModelGraph, depth: int | None = None) -> DiagramSecti
         except Exception as e:
             section.notes.append(f"block {d['path']} could not be drawn: {e}")
             continue
-        fig.caption = f"Block {d['path']} ({d['type']}) in detail, down to {sub_depth} more levels."
+        levels = "one level" if sub_depth == 1 else f"{sub_depth} levels"
+        fig.caption = (f"Block {d['path']} ({d['type']}) in detail, {levels} below it; other "
+                       f"blocks of the same structure differ only in their sizes.")
         section.figures.append(fig)
     return section

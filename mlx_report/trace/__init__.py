@@ -28,6 +28,18 @@ class TraceFailed(TraceError):
 
 def trace(model: nn.Module, *inputs: Any, name: str | None = None, **kw_inputs: Any) -> ModelGraph:
     """Trace one lazy forward pass of `model` on example inputs; evaluate nothing."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 3 * limit))  # each traced call adds frames of ours
+    try:
+        return _trace(model, inputs, kw_inputs, name)
+    except RecursionError as e:
+        raise TraceError(f"the model is nested too deeply to trace ({e}); mlx-report "
+                         f"allows {3 * limit} frames") from None
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def _trace(model: nn.Module, inputs: tuple, kw_inputs: dict, name: str | None) -> ModelGraph:
     try:
         tracer, _ = run_trace(model, inputs, kw_inputs)
     except ForwardError as e:
@@ -35,7 +47,7 @@ def trace(model: nn.Module, *inputs: Any, name: str | None = None, **kw_inputs: 
             raise TraceError(str(e.original)) from None
         if isinstance(e.original, RecursionError):
             raise TraceError(f"the forward pass recursed too deeply ({e.original}); mlx-report "
-                             f"allows {3 * sys.getrecursionlimit()} frames") from None
+                             f"allows {sys.getrecursionlimit()} frames") from None
         tracer = e.tracer
         graph = _build_graph(tracer, model, name)
         graph.meta["failed"] = {"node": e.node_id, "error": f"{type(e.original).__name__}: {e.original}"}
@@ -98,7 +110,7 @@ def _build_graph(tracer: Tracer, model: nn.Module, name: str | None) -> ModelGra
     uncounted: dict[str, int] = {}
     # Calls that never returned (a failed forward pass) have no cost to count.
     complete = {n: site for n, site in tracer.call_sites.items() if g.nodes[n]["complete"]}
-    totals, selfs, _ = count_calls(complete, children, tracer.prov, tracer.signatures)
+    totals, selfs, _ = count_calls(model, complete, children, tracer.prov, tracer.signatures)
     for node_id in tracer.call_sites:
         node = g.nodes[node_id]
         total, own = totals.get(node_id), selfs.get(node_id)

@@ -8,7 +8,7 @@ export counts exactly the work that depends on the inputs.
 
 from __future__ import annotations
 
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 import mlx.core as mx
@@ -105,7 +105,7 @@ def placeholder_weights(model: nn.Module) -> Iterator[None]:
         model.update(tree_unflatten(original))
 
 
-def count_calls(call_sites: dict[str, tuple[nn.Module, tuple, dict]],
+def count_calls(model: nn.Module, call_sites: dict[str, tuple[nn.Module, tuple, dict]],
                 children: dict[str, list[str]],
                 prov: Provenance,
                 signatures: Signatures) -> tuple[dict[str, Cost], dict[str, Cost], list[str]]:
@@ -113,8 +113,9 @@ def count_calls(call_sites: dict[str, tuple[nn.Module, tuple, dict]],
     totals: dict[str, Cost] = {}
     cache: dict[Any, Cost | None] = {}
     failed: list[str] = []
-    root = call_sites[next(iter(call_sites))][0] if call_sites else None
-    with compile_disabled(), (placeholder_weights(root) if root is not None else nullcontext()):
+    # Exporting re-runs forward code: BatchNorm in training mode would store traced
+    # running statistics. placeholder_weights puts every parameter of the model back.
+    with compile_disabled(), placeholder_weights(model):
         # Children before parents, so a call that cannot be exported can fall back
         # to the sum of its children.
         for node_id in reversed(list(call_sites)):

@@ -136,11 +136,11 @@ def _wrap(fn: Callable, name: str, prov: Provenance) -> Callable:
     reads_value = name in _VALUE_READS
 
     def wrapper(*args, **kwargs):
+        if reads_value and prov.on_value_read is not None:  # of activations or of weights
+            prov.on_value_read(name)
         recs = [r for a in iter_arrays((args, kwargs)) if (r := prov.get(a)) is not None]
         if not recs:
             return fn(*args, **kwargs)
-        if reads_value and prov.on_value_read is not None:
-            prov.on_value_read(name)
         out = fn(*args, **kwargs)
         prov.tick()
         tags = frozenset().union(*(r.tags for r in recs))

@@ -355,8 +355,6 @@ def run_trace(model: nn.Module, args: tuple, kwargs: dict) -> tuple[Tracer, Any]
     params_before = tree_flatten(model.parameters())
     modes = _training_modes(model)
     out = None
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 3 * limit))  # each traced call adds frames of ours
     try:
         with compile_disabled(), tracing_state(tracer):
             tracer.add_inputs(args, kwargs)
@@ -366,7 +364,6 @@ def run_trace(model: nn.Module, args: tuple, kwargs: dict) -> tuple[Tracer, Any]
                 raise ForwardError(e, tracer, tracer.failed_node) from e
             tracer.add_outputs(out)
     finally:
-        sys.setrecursionlimit(limit)
         _restore(model, params_before, modes)
     return tracer, out
 
