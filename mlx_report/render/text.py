@@ -91,6 +91,10 @@ def totals_lines(graph: ModelGraph) -> list[str]:
         f"Total FLOPs: {fmt_si(t.flops)} (2 × MACs; elementwise FLOPs counted apart: "
         f"{fmt_si(t.elementwise_flops)})",
     ]
+    quant_bytes = sum(x.nbytes for x in graph.tensors if x.kind == "quant_aux")
+    if quant_bytes:
+        lines.append(f"Quantized weights: params count the logical (unpacked) elements; params size "
+                     f"is real storage, of which quantization scales/biases: {fmt_bytes(quant_bytes)}")
     if graph.meta.get("value_reads"):
         reads = "; ".join(graph.meta["value_reads"][:3])
         lines.append(f"Data-dependent model: it read array values during the trace ({reads}); "
