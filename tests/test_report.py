@@ -301,3 +301,26 @@ def test_build_report_api_writes_html(tiny: Path, tmp_path: Path):
     graph = trace(_load(tiny), mx.zeros((1, 16, 16, 3)))
     path = build_report(graph, tmp_path / "api.html", sections=("title", "figures"))
     assert path.read_text().count("<section") == 2
+
+
+def test_pdf_bookmarks_follow_the_sections(tiny: Path):
+    import weasyprint
+
+    graph = trace(_load(tiny), mx.zeros((1, 16, 16, 3)))
+    document = weasyprint.HTML(string=report_html(graph, target="pdf")).render()
+    labels = [b[0] for b in document.make_bookmark_tree()]  # (label, target, children, state)
+    assert labels[:3] == ["Title page", "Key figures", "Architecture diagram"]
+    assert "Appendix: every module call" in labels
+
+
+@pytest.mark.skipif(shutil.which("pdfdetach") is None, reason="pdfdetach (poppler-utils) not installed")
+def test_archival_pdf_carries_the_json(tiny: Path, tmp_path: Path):
+    out = tmp_path / "archive.pdf"
+    build(tiny, out, "--pdf-variant", "pdf/a-3b", "--no-appendix")
+    listing = subprocess.run(["pdfdetach", "-list", str(out)], capture_output=True, text=True).stdout
+    assert "report.json" in listing
+    subprocess.run(["pdfdetach", "-save", "1", "-o", str(tmp_path / "r.json"), str(out)], check=True)
+    import json
+
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["totals"]["params"] == TOTAL_PARAMS and "weight_statistics" in data

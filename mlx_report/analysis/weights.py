@@ -195,6 +195,9 @@ def _measure(src: TensorSource, sample: bool, sample_size: int, seed: int
     """Figures of one tensor and its fine histogram; evaluates only this tensor."""
     x = _values(src)
     n = x.size
+    if n == 0:  # an empty parameter: nothing to reduce
+        return {"elements": 0, "count": 0, "sampled": False, "min": math.nan, "max": math.nan,
+                "mean": math.nan, "var": math.nan, "zeros": 0, "nan": 0, "inf": 0, "finite": 0}, None
     s = x[_sample_indices(src.info.name, n, sample_size, seed)] if sample and n > sample_size else x
     m = s.size
     lo, hi = x.min(), x.max()
@@ -267,7 +270,7 @@ def _progress(enabled: bool, total: int) -> tuple[Callable[[int, str], None], Ca
     if not enabled:
         return (lambda n, name: None), (lambda: None)
     from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+    from rich.progress import (BarColumn, Progress, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
 
     bar = Progress(TextColumn("weight statistics"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
@@ -298,6 +301,10 @@ def weight_stats(sources: list[TensorSource], *, source: str = "random initialis
     advance, close = _progress(progress, work)
     stats: list[WeightStats] = []
     fines: list[FineHistogram | None] = []
+    # Keep freed buffers for the next tensor of the same size instead of returning them to the
+    # OS and faulting fresh pages in again (a fifth of the time on a 7B model otherwise).
+    largest = max((4 * max(s.info.params, s.array.size) for s in sources if s is not None), default=0)
+    previous_limit = mx.set_cache_limit(max(3 * largest, 64 << 20))
     try:
         for i in range(len(sources)):
             src = sources[i]
@@ -311,6 +318,8 @@ def weight_stats(sources: list[TensorSource], *, source: str = "random initialis
             del src
     finally:
         close()
+        mx.set_cache_limit(previous_limit)
+        mx.clear_cache()
     groups, counts = share_bins([s.group for s in stats], fines)
     for st, c in zip(stats, counts):
         st.hist_counts = c

@@ -8,6 +8,7 @@ inputs (no timestamp unless `date` is given). Never calls MLX.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -20,6 +21,7 @@ from ..errors import OutputError, RenderError
 from ..graph import ModelGraph
 from ..output import write_atomic
 from . import report_data as data
+from .report_weights import weights_section
 from .format import fmt_bytes, fmt_int, fmt_si
 
 SECTIONS = ("title", "figures", "diagram", "table", "costs", "weights", "definitions", "appendix")
@@ -36,6 +38,9 @@ PARTIALS = {
 FORMATS = (".html", ".pdf")
 PDF_VARIANTS = ("pdf/a-3b",)
 TABLE_DEPTH = 3
+# Widest cell (characters) of each column when a long table is set as text in the PDF.
+WEIGHTS_CAPS = [52, 14, 14, 14, 14, 6, 10, 10, 10, 10, 10, 8, 8, 8]
+APPENDIX_CAPS = [4, 52, 20, 30, 30, 13, 14, 14, 13, 26]
 
 
 def template_dir() -> Path:
@@ -102,12 +107,17 @@ def report_html(graph: ModelGraph, *, weights: WeightReport | None = None,
     if "costs" in sections:
         ctx["costs"] = data.costs(graph)
     if "weights" in sections:
-        ctx["weights"] = data.weights(graph, weights)
+        ctx["weights"] = w = weights_section(graph, weights)
+        if target == "pdf":
+            ctx["weights_text"] = data.text_table(w.headers, w.rows, WEIGHTS_CAPS[:len(w.headers)])
     if "definitions" in sections:
         ctx["defs"] = data.definitions(graph, weights, notes)
     if "appendix" in sections:
-        ctx.update(appendix=data.appendix_rows(graph), appendix_headers=data.APPENDIX_HEADERS,
+        rows = data.appendix_rows(graph)
+        ctx.update(appendix=rows, appendix_headers=data.APPENDIX_HEADERS,
                    appendix_widths=data.APPENDIX_WIDTHS)
+        if target == "pdf":
+            ctx["appendix_text"] = data.text_table(data.APPENDIX_HEADERS, rows, APPENDIX_CAPS)
     folder = template_dir()
     ctx["css"] = (folder / "report.css").read_text(encoding="utf-8")
     ctx["js"] = (folder / "report.js").read_text(encoding="utf-8") if target == "html" else ""
@@ -130,7 +140,9 @@ def html_to_pdf(html: str, *, date: str | None = None, pdf_variant: str | None =
         import weasyprint
     except Exception as e:  # missing system libraries (pango) surface here
         raise RenderError(f"PDF output needs WeasyPrint and its system libraries: {e}") from e
-    options: dict[str, Any] = {"pdf_identifier": b"mlx-report", "uncompressed_pdf": False}
+    # The file identifier is normally random; a hash of the content keeps it unique and stable.
+    identifier = hashlib.sha256(html.encode()).hexdigest()[:32].encode()
+    options: dict[str, Any] = {"pdf_identifier": identifier, "uncompressed_pdf": False}
     if pdf_variant:
         if pdf_variant not in PDF_VARIANTS:
             raise RenderError(f"unknown PDF variant {pdf_variant!r}; choose {', '.join(PDF_VARIANTS)}")

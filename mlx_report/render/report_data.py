@@ -10,7 +10,7 @@ from typing import Any
 
 from ..analysis import breakdown
 from ..analysis.table import build_table
-from ..analysis.weights import WeightReport, WeightStats
+from ..analysis.weights import WeightReport
 from ..export import CONVENTIONS
 from ..graph import ModelGraph
 from . import plots
@@ -41,12 +41,49 @@ class Cell:
     cls: str = ""
 
 
-def _num(n: int | None) -> Cell:
+def num_cell(n: int | None) -> Cell:
     return Cell(fmt_int(n), -1 if n is None else n, "num")
 
 
 def _both(n: int) -> str:
     return fmt_int(n) if n < 1000 else f"{fmt_si(n)} ({fmt_int(n)})"
+
+
+# -- long tables as aligned text (PDF) ---------------------------------------------------------
+
+TEXT_TABLE_WIDTH_PT = 757.0   # A4 landscape text width
+MONO_ADVANCE = 0.602          # advance width of DejaVu/Liberation Mono, in em
+
+
+@dataclass
+class TextTable:
+    """A long table laid out as aligned monospace lines: one box per row for the PDF renderer
+    instead of one per cell (a 300-row, 14-column table lays out ten times faster)."""
+
+    header: str
+    lines: list[str]
+    font_pt: float
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else "…" + text[-(width - 1):]
+
+
+def text_table(headers: list[str], rows: list[list[Cell]], caps: list[int]) -> TextTable:
+    """Columns padded to their widest cell (at most `caps[i]` characters, cut on the left)."""
+    widths = [min(cap, max([len(h)] + [len(r[i].text) for r in rows]))
+              for i, (h, cap) in enumerate(zip(headers, caps))]
+    right = [bool(rows) and "num" in rows[0][i].cls for i in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        parts = [(_fit(c, w).rjust(w) if r else _fit(c, w).ljust(w))
+                 for c, w, r in zip(cells, widths, right)]
+        return "  ".join(parts).rstrip()
+
+    chars = sum(widths) + 2 * (len(widths) - 1)
+    font = max(5.0, min(7.5, TEXT_TABLE_WIDTH_PT / (max(chars, 1) * MONO_ADVANCE)))
+    return TextTable(header=line(headers), lines=[line([c.text for c in r]) for r in rows],
+                     font_pt=round(font, 2))
 
 
 # -- title -------------------------------------------------------------------------------------
@@ -76,9 +113,19 @@ def title_facts(graph: ModelGraph, weights: WeightReport | None, version: str,
     if meta.get("factory"):
         facts.append(Fact("Built by", str(meta["factory"]), mono=True))
     facts += _weights_source(graph, weights)
-    inputs = meta.get("inputs") or [fmt_shapes(graph.node(n)["shapes"]) for n in graph.inputs()]
-    facts.append(Fact("Input", "; ".join(str(i) for i in inputs), mono=True))
-    facts.append(Fact("Dtype", str(meta.get("dtype", "as built"))))
+    nodes = graph.inputs()
+    specs = meta.get("inputs") or [""] * len(nodes)
+    described = []
+    for spec, n in zip(specs, nodes):
+        d = graph.node(n)
+        arrays = ", ".join(f"{fmt_shapes([s])} {t}" for s, t in zip(d["shapes"], d["dtypes"]))
+        described.append(f"{spec} → {arrays}" if spec else arrays)
+    facts.append(Fact("Input", "; ".join(described) or "--", mono=True))
+    dtypes = sorted({t.dtype for t in graph.tensors if t.kind != "quant_aux"})
+    dtype = str(meta.get("dtype", "as built"))
+    if dtypes:
+        dtype += f" (parameters: {', '.join(dtypes)})"
+    facts.append(Fact("Dtype", dtype))
     versions = f"mlx-report {version}"
     if meta.get("mlx_version"):
         versions += f", MLX {meta['mlx_version']}"
@@ -152,14 +199,14 @@ def tree_rows(graph: ModelGraph, depth: int, fold: bool = True) -> tuple[list[Tr
         parent = stack[-1][1] if stack else None
         stack.append((r.depth, r.node_id))
         label = r.type if r.depth == 0 else r.name
-        params = Cell("(reused)", -1, "num") if r.reused else _num(r.params)
+        params = Cell("(reused)", -1, "num") if r.reused else num_cell(r.params)
         percent = Cell("--" if r.reused else fmt_percent(r.params_percent), r.params_percent or 0, "num")
         rows.append(TreeRow(
             node_id=r.node_id, parent=parent, depth=r.depth, label=label, type=r.type,
             count=r.count, expanded=r.expanded, error=r.error,
             cells=[Cell(fmt_shapes(r.input_shapes), None, "shape"),
                    Cell(fmt_shapes(r.output_shapes), None, "shape"),
-                   params, percent, _num(r.macs), Cell(r.trainable)],
+                   params, percent, num_cell(r.macs), Cell(r.trainable)],
         ))
     return rows, list(table.notes)
 
@@ -186,7 +233,7 @@ def costs(graph: ModelGraph, top_n: int = 10) -> Costs:
     top = []
     for i, c in enumerate(breakdown.top_calls(graph, top_n), 1):
         top.append([Cell(str(i), i, "num"), Cell(c.path, c.path, "path"), Cell(c.type),
-                    Cell(fmt_shapes(c.output_shapes), None, "shape"), _num(c.macs_self),
+                    Cell(fmt_shapes(c.output_shapes), None, "shape"), num_cell(c.macs_self),
                     Cell(f"{100 * c.macs_self / total:.1f}%", c.macs_self, "num"),
                     Cell(fmt_bytes(c.output_bytes), c.output_bytes, "num")])
     return Costs(
@@ -199,99 +246,6 @@ def costs(graph: ModelGraph, top_n: int = 10) -> Costs:
         top_headers=["#", "Call", "Type", "Output shape", "MACs (self)", "Share", "Output"],
         top_widths=[4, 33, 12, 17, 14, 8, 12],
     )
-
-
-# -- weights -----------------------------------------------------------------------------------
-
-def _g(x: float | None) -> str:
-    """A statistic with 4 significant digits; '--' when absent."""
-    if x is None:
-        return "--"
-    return "0" if x == 0 else f"{x:.4g}"
-
-
-def _stat_cell(x: float | None) -> Cell:
-    return Cell(_g(x), x if x is not None else float("-inf"), "num")
-
-
-@dataclass
-class Weights:
-    headers: list[str]
-    widths: list[float]
-    rows: list[list[Cell]]
-    flagged: list[tuple[str, str]]
-    notes: list[str]
-    groups: list[dict[str, Any]]
-    has_stats: bool
-
-
-def weights(graph: ModelGraph, report: WeightReport | None) -> Weights:
-    """The per-tensor table (with statistics when computed), flags and distribution plots."""
-    stats: dict[str, WeightStats] = {s.name: s for s in report.tensors} if report else {}
-    headers = ["Tensor", "Shape", "Dtype", "Params", "Bytes", "Trainable"]
-    widths = [45, 14, 14, 9, 10, 8]
-    if report:
-        headers[-1] = "Train."
-        headers += ["Mean", "Std", "Min", "Max", "Abs max", "Zeros", "NaN", "Inf"]
-        widths = [26, 8, 8, 7, 7, 4, 6.5, 6, 6.5, 6, 6, 5.5, 3.5, 3.5]
-    rows = []
-    for t in graph.tensors:
-        name = t.name + (f" (= {', '.join(t.aliases)})" if t.aliases else "")
-        kind = {"running_stat": " · stat", "quant_aux": " · quant"}.get(t.kind, "")
-        row = [Cell(name, t.name, "path"), Cell("×".join(map(str, t.shape)) or "scalar", None, "shape"),
-               Cell(t.dtype + kind), _num(t.params), _num(t.nbytes),
-               Cell("✓" if t.trainable else "✗", int(t.trainable), "tick")]
-        s = stats.get(t.name)
-        if report and s is not None:
-            row += [_stat_cell(s.mean), _stat_cell(s.std), _stat_cell(s.min), _stat_cell(s.max),
-                    _stat_cell(s.abs_max),
-                    Cell(f"{100 * s.zero_fraction:.2f}%", s.zero_fraction, "num"),
-                    Cell(fmt_int(s.nan_count), s.nan_count, "num bad" if s.nan_count else "num"),
-                    Cell(fmt_int(s.inf_count), s.inf_count, "num bad" if s.inf_count else "num")]
-        elif report:
-            row += [Cell("--", None, "num")] * 8
-        rows.append(row)
-    flagged = [(s.name, "; ".join(s.flags)) for s in report.flagged()] if report else []
-    notes = []
-    if report:
-        notes.append(f"Values: {report.source}." if report.source else "")
-        notes.append(report.sampling_note())
-        quantized = sorted({s.quantized for s in report.tensors if s.quantized})
-        if quantized:
-            notes.append("Quantized weights (" + "; ".join(quantized) + ") were dequantized with "
-                         "mx.dequantize for statistics; Bytes and Params give their real packed "
-                         "storage and logical element count.")
-    return Weights(headers=headers, widths=widths, rows=rows, flagged=flagged, notes=[n for n in notes if n],
-                   groups=_distribution_groups(report) if report else [], has_stats=bool(report))
-
-
-def _distribution_groups(report: WeightReport) -> list[dict[str, Any]]:
-    """Small multiples per group (layer type + parameter), in first-appearance order."""
-    order: list[str] = []
-    members: dict[str, list[WeightStats]] = {}
-    for s in report.tensors:
-        if not s.hist_counts or s.kind != "weight":
-            continue
-        if s.group not in members:
-            order.append(s.group)
-        members.setdefault(s.group, []).append(s)
-    out = []
-    for group in order:
-        bins = report.groups[group]
-        tensors = members[group]
-        constants = sorted({s.min for s in tensors if s.min == s.max})
-        if all(s.min == s.max for s in tensors):  # nothing to draw: say which constants
-            out.append({"name": group, "count": len(tensors), "plots": [],
-                        "constant": ", ".join(_g(v) for v in constants)})
-            continue
-        plots_ = []
-        for s in tensors:
-            note = f"constant {_g(s.min)}" if s.min == s.max else f"μ {_g(s.mean)}  σ {_g(s.std)}"
-            plots_.append(plots.histogram(s.hist_counts, bins.lo, bins.width, s.name, note,
-                                          flagged=bool(s.flags)))
-        out.append({"name": group, "count": len(plots_), "lo": _g(bins.lo), "hi": _g(bins.hi),
-                    "width": _g(bins.width), "bins": bins.count, "plots": plots_, "constant": ""})
-    return out
 
 
 # -- definitions -------------------------------------------------------------------------------
@@ -328,7 +282,7 @@ def definitions(graph: ModelGraph, report: WeightReport | None, table_notes: lis
 
 APPENDIX_HEADERS = ["#", "Call", "Type", "Input shape", "Output shape", "Params", "MACs self",
                     "MACs total", "Output bytes", "Config"]
-APPENDIX_WIDTHS = [3.5, 24, 9, 12, 12, 7.5, 8.5, 8.5, 7.5, 7]
+APPENDIX_WIDTHS = [3.5, 22, 8.5, 11.5, 11.5, 7.5, 8.5, 8.5, 7.5, 10.5]
 
 
 def _short_config(type_name: str, config: str) -> str:
@@ -352,8 +306,8 @@ def appendix_rows(graph: ModelGraph) -> list[list[Cell]]:
             Cell(str(i), i, "num"), Cell(("· " * d["depth"]) + path, i, "path"), Cell(d["type"]),
             Cell(fmt_shapes(d["input_shapes"]), None, "shape"),
             Cell(fmt_shapes(d["output_shapes"]), None, "shape"),
-            Cell("(reused)", -1, "num") if d["call_index"] else _num(d.get("params", 0)),
-            _num(d.get("macs_self", 0)), _num(d.get("macs_total", 0)),
-            _num(d.get("output_bytes", 0)), Cell(_short_config(d["type"], d.get("config", "")), None, "config"),
+            Cell("(reused)", -1, "num") if d["call_index"] else num_cell(d.get("params", 0)),
+            num_cell(d.get("macs_self", 0)), num_cell(d.get("macs_total", 0)),
+            num_cell(d.get("output_bytes", 0)), Cell(_short_config(d["type"], d.get("config", "")), None, "config"),
         ])
     return rows
