@@ -2,8 +2,10 @@
 
 from .graph import ModelGraph
 from .render.graphviz import render_graph
+from .render.report import build_report
 from .summary import ModelSummary, summary
 from .trace import trace
 
 __version__ = "0.1.0"
-__all__ = ["ModelGraph", "ModelSummary", "render_graph", "summary", "trace", "__version__"]
+__all__ = ["ModelGraph", "ModelSummary", "build_report", "render_graph", "summary", "trace",
+           "__version__"]

@@ -7,6 +7,8 @@ from typing import Callable, Iterable
 
 import mlx.core as mx
 
+from .weights import accurate_sum
+
 
 
 @dataclass
@@ -22,12 +24,16 @@ class Drift:
 def tensor_drift(a: mx.array, b: mx.array) -> Drift:
     """Relative L2 change, mean and std shift, cosine similarity (float32 math)."""
     x, y = a.astype(mx.float32).reshape(-1), b.astype(mx.float32).reshape(-1)
-    norm_a, norm_b = mx.sqrt(mx.sum(x * x)), mx.sqrt(mx.sum(y * y))
-    diff = mx.sqrt(mx.sum((y - x) * (y - x)))
-    dot = mx.sum(x * y)
-    figures = [diff, norm_a, norm_b, dot, mx.mean(x), mx.mean(y), mx.std(x), mx.std(y)]
-    mx.eval(*figures)
-    d, na, nb, dt, ma, mb, sa, sb = (float(v.item()) for v in figures)
+    n = max(x.size, 1)
+    # Chunked sums: MLX's CPU float32 sum drifts on tens of millions of elements.
+    sums = [accurate_sum(v) for v in (x * x, y * y, (y - x) * (y - x), x * y, x, y)]
+    mx.eval(*sums)
+    xx, yy, dd, xy, sx, sy = (float(v.item()) for v in sums)
+    na, nb, d, dt = xx ** 0.5, yy ** 0.5, dd ** 0.5, xy
+    ma, mb = sx / n, sy / n
+    # Population std from the moments (float64 in Python), as numpy's default ddof=0.
+    sa = max(xx / n - ma * ma, 0.0) ** 0.5
+    sb = max(yy / n - mb * mb, 0.0) ** 0.5
     return Drift(
         relative_l2=d / na if na else (0.0 if d == 0 else float("inf")),
         mean_shift=mb - ma,

@@ -173,7 +173,7 @@ def _values(src: TensorSource) -> mx.array:
     return a.reshape(-1)
 
 
-def _sum(x: mx.array) -> mx.array:
+def accurate_sum(x: mx.array) -> mx.array:
     """Sum in float32 through partial sums of _CHUNK elements (a plain sum drifts on large tensors)."""
     n = x.size
     cut = n - n % _CHUNK
@@ -201,8 +201,8 @@ def _measure(src: TensorSource, sample: bool, sample_size: int, seed: int
     s = x[_sample_indices(src.info.name, n, sample_size, seed)] if sample and n > sample_size else x
     m = s.size
     lo, hi = x.min(), x.max()
-    mean = _sum(s) / m
-    var = _sum(mx.square(s - mean)) / m
+    mean = accurate_sum(s) / m
+    var = accurate_sum(mx.square(s - mean)) / m
     zeros = (s == 0).sum()
     s_lo, s_hi = (s.min(), s.max()) if s is not x else (lo, hi)
     mx.eval(lo, hi, mean, var, zeros, s_lo, s_hi)
@@ -213,8 +213,8 @@ def _measure(src: TensorSource, sample: bool, sample_size: int, seed: int
     if finite_only:  # rare: count NaN/Inf and redo the moments over finite values
         fin_x, fin_s = mx.isfinite(x), mx.isfinite(s)
         nf = fin_s.sum()
-        mean = _sum(mx.where(fin_s, s, 0.0)) / mx.maximum(nf, 1)
-        var = _sum(mx.where(fin_s, mx.square(s - mean), 0.0)) / mx.maximum(nf, 1)
+        mean = accurate_sum(mx.where(fin_s, s, 0.0)) / mx.maximum(nf, 1)
+        var = accurate_sum(mx.where(fin_s, mx.square(s - mean), 0.0)) / mx.maximum(nf, 1)
         parts = [mx.isnan(x).sum(), mx.isinf(x).sum(), mx.where(fin_x, x, mx.inf).min(),
                  mx.where(fin_x, x, -mx.inf).max(), mean, var, nf,
                  mx.where(fin_s, s, mx.inf).min(), mx.where(fin_s, s, -mx.inf).max()]
