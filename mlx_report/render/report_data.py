@@ -147,7 +147,7 @@ def key_figures(graph: ModelGraph) -> list[Figure]:
     frozen = f"non-trainable {fmt_int(t.non_trainable_params)}"
     if t.running_stat_params:
         frozen += f" (BatchNorm running stats {fmt_int(t.running_stat_params)})"
-    estimated = t.param_bytes + t.input_bytes + t.peak_activation_bytes
+    estimated = t.param_bytes + t.peak_activation_bytes  # the peak includes the inputs
     return [
         Figure("Parameters", fmt_si(t.params), fmt_int(t.params),
                [f"trainable {fmt_int(t.trainable_params)}", frozen]),
@@ -159,10 +159,10 @@ def key_figures(graph: ModelGraph) -> list[Figure]:
         Figure("Activation memory", fmt_bytes(t.activation_bytes),
                f"{fmt_int(t.activation_bytes)} bytes",
                ["sum of leaf-call outputs",
-                f"peak live (estimate) {fmt_bytes(t.peak_activation_bytes)} "
+                f"peak live, inputs included (estimate) {fmt_bytes(t.peak_activation_bytes)} "
                 f"({fmt_int(t.peak_activation_bytes)} bytes)"]),
         Figure("Input", fmt_bytes(t.input_bytes), f"{fmt_int(t.input_bytes)} bytes",
-               [f"params + input + peak activations ≈ {fmt_bytes(estimated)}"]),
+               [f"estimated total: params + peak activations ≈ {fmt_bytes(estimated)}"]),
         Figure("Structure", f"{fmt_int(t.calls)} calls", f"depth {t.max_depth}",
                ["module calls in one forward pass", "deepest call level (model = 0)"]),
     ]
