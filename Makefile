@@ -28,19 +28,22 @@ $(STAMP): pyproject.toml
 	@touch $@
 	@echo "venv ready: $(VENV)"
 
-# Graphviz `dot` plus fonts for vector output; never fails when it cannot install.
+# Graphviz `dot`, fonts, Pango (WeasyPrint) and poppler (pdftotext, used by tests);
+# never fails when it cannot install.
 sysdeps:
 	@if command -v dot >/dev/null 2>&1 && { [ "$$(uname -s)" = Darwin ] || \
-	    fc-list 2>/dev/null | grep -qiE 'liberation|dejavu'; }; then \
+	    { fc-list 2>/dev/null | grep -qi 'liberation' && command -v pdftotext >/dev/null 2>&1 && \
+	      ldconfig -p 2>/dev/null | grep -q libpangoft2; }; }; then \
 	  exit 0; \
 	elif [ "$$(uname -s)" = Darwin ]; then \
-	  if command -v brew >/dev/null 2>&1; then brew install graphviz >/dev/null; \
+	  if command -v brew >/dev/null 2>&1; then brew install graphviz pango poppler >/dev/null; \
 	  else echo "warning: Graphviz 'dot' not found and Homebrew missing; install graphviz for diagrams" >&2; fi; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	  echo "installing graphviz and fonts (apt-get)"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  { apt-get update && apt-get install -y --no-install-recommends graphviz \
-	    fonts-liberation2 fonts-dejavu-core libharfbuzz-subset0 poppler-utils; } > $(APT_LOG) 2>&1 \
+	    fonts-liberation2 fonts-dejavu-core libharfbuzz-subset0 poppler-utils \
+	    libpango-1.0-0 libpangoft2-1.0-0; } > $(APT_LOG) 2>&1 \
 	    || { cat $(APT_LOG) >&2; echo "warning: apt-get failed; diagrams need graphviz" >&2; }; \
 	elif ! command -v dot >/dev/null 2>&1; then \
 	  echo "warning: Graphviz 'dot' not found; install graphviz (e.g. apt-get install graphviz) for diagrams" >&2; \
