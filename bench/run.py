@@ -1,8 +1,20 @@
-"""`make bench`: how fast mlx-report is, measured in fresh processes, medians of runs.
+"""`make bench`: mlx-report beside the tools people use, measured in fresh processes.
 
-Core figures: the Llama-2-7B sample (6.74 B params, never materialised) summarised to
-JSON end to end, and how the cost scales with the number of module calls versus the
-number of parameters. Writes bench/results.json and bench/results.md.
+1. cross-check the analytic truth (bench/truth.py) with PyTorch's FlopCounterMode;
+2. side by side (bench/peers.py): params, MACs, wall time, summary-call time and peak
+   RSS of mlx-report, mlxsummary, torchinfo, fvcore and calflops on the same
+   architectures, plus the Llama-2-7B config;
+3. scaling: mlx-report's summary call on Llama-style models of 1-80 layers and
+   dims 1024-8192, plotted to docs/scaling.svg;
+4. core (bench/core.py): the mlx-report CLI on the Llama-2-7B sample, end to end.
+
+Writes bench/results.json and bench/results.md and prints the tables. The peers'
+environment bench/.venv-peers comes from bench/setup_peers.sh (`make bench` runs it).
+
+Runs per measurement (medians): BENCH_RUNS_FAST (MLX tools and scaling, default 5),
+BENCH_RUNS_SLOW (PyTorch tools, default 3), BENCH_RUNS_LARGE (PyTorch tools on the 7B
+row, default 3), BENCH_RUNS (core, default 5). BENCH_SKIP_LARGE=1 leaves the 7B row out.
+`python bench/run.py --markdown-only` re-renders results.md from results.json.
 """
 
 from __future__ import annotations
@@ -10,81 +22,161 @@ from __future__ import annotations
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RUNS = int(os.environ.get("BENCH_RUNS", "5"))
-CLI = [sys.executable, "-m", "mlx_report"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import core  # noqa: E402
+import peers  # noqa: E402
+from measure import MAIN_PY, PEERS_PY, ROOT  # noqa: E402
+
+RUNS_FAST = int(os.environ.get("BENCH_RUNS_FAST", "5"))
+RUNS_SLOW = int(os.environ.get("BENCH_RUNS_SLOW", "3"))
+RUNS_LARGE = int(os.environ.get("BENCH_RUNS_LARGE", "3"))
+RUNS_CORE = int(os.environ.get("BENCH_RUNS", "5"))
+SKIP_LARGE = os.environ.get("BENCH_SKIP_LARGE", "") not in ("", "0")
+
+VERSIONS_SNIPPET = """
+import json, importlib.metadata as md
+names = {names!r}
+out = {{}}
+for n in names:
+    try:
+        out[n] = md.version(n)
+    except md.PackageNotFoundError:
+        out[n] = None
+print(json.dumps(out))
+"""
 
 
-def measure(cmd: list[str], runs: int = RUNS) -> dict:
-    """Median wall seconds and median peak RSS (MB) of `cmd` over fresh processes."""
-    walls, rss = [], []
-    for _ in range(runs):
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(proc.pid, 0)
-        walls.append(time.perf_counter() - start)
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit(f"benchmark command failed: {' '.join(cmd)}\n{proc.stderr.read().decode()}")
-        proc.stderr.close()
-        rss.append(usage.ru_maxrss / 1024)  # Linux reports KiB
-    return {"wall_s": round(statistics.median(walls), 3), "peak_rss_mb": round(statistics.median(rss), 1),
-            "runs": runs}
+def versions() -> dict:
+    def ask(python: str, names: list[str]) -> dict:
+        out = subprocess.run([python, "-c", VERSIONS_SNIPPET.format(names=names)], capture_output=True,
+                             text=True, check=True).stdout
+        return json.loads(out)
+
+    v = ask(MAIN_PY, ["mlx-report", "mlx"])
+    peer = ask(PEERS_PY, ["torch", "torchinfo", "fvcore", "calflops", "transformers", "mlxsummary", "mlx",
+                          "matplotlib"])
+    v.update({k: val for k, val in peer.items() if k != "mlx"})
+    v["mlx (peers' environment)"] = peer["mlx"]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "mlx_report"],
+                               cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        v["mlx-report commit"] = commit + (" (+ uncommitted changes in mlx_report/)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return v
 
 
-def llama_cmd(*args: str) -> list[str]:
-    return CLI + ["summary", "samples/llama.py", "--input", "1,128:int32", "--format", "json", *args]
-
-
-def params_and_calls(*args: str) -> tuple[int, int]:
-    out = subprocess.run(llama_cmd(*args), cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    totals = json.loads(out)["totals"]
-    return totals["params"], totals["calls"]
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    ram = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+        with open("/proc/meminfo") as f:
+            ram = round(int(next(ln for ln in f if ln.startswith("MemTotal")).split()[1]) / 2**20, 1)
+    except (OSError, StopIteration):
+        pass
+    return {"date": time.strftime("%Y-%m-%d"), "cpu": cpu, "cpu_count": os.cpu_count(), "ram_gib": ram,
+            "machine": platform.machine(), "system": platform.system(), "python": platform.python_version()}
 
 
 def main() -> None:
-    import mlx.core as mx
+    started = time.perf_counter()
+    log = lambda msg: print(msg, flush=True)  # noqa: E731
+    if not Path(PEERS_PY).exists():
+        raise SystemExit("bench: the peers' environment is missing; run `make bench` (bench/setup_peers.sh)")
+    mach, vers = machine(), versions()
 
+    log("cross-check: truth vs PyTorch FlopCounterMode (train mode, meta device)")
+    check = peers.crosscheck(peers.ROWS)
+    for name, c in check.items():
+        if name == "error":
+            log(f"  cross-check FAILED: {c}")
+        elif not c["agrees"]:
+            log(f"  {name}: FlopCounterMode DISAGREES with truth.py: params {c['params']:,}, MACs {c['macs']:,}")
+    log(f"  {sum(1 for c in check.values() if isinstance(c, dict) and c.get('agrees'))} of "
+        f"{len(check)} models agree")
+
+    log(f"side by side: MLX tools {RUNS_FAST} runs, PyTorch tools {RUNS_SLOW} "
+        f"({RUNS_LARGE} on the 7B row), fresh processes, medians")
     rows = []
-    print(f"mlx-report core benchmark: {RUNS} fresh processes per row, medians", flush=True)
-    cases = [("Llama-2-7B (32 layers, dim 4096)", [])]
-    cases += [(f"Llama, {n} layers, dim 4096", ["--arg", f"n_layers={n}"]) for n in (1, 8, 80)]
-    cases += [(f"Llama, 32 layers, dim {d}", ["--arg", f"dim={d}", "--arg", f"hidden_dim={d * 11008 // 4096}"])
-              for d in (1024, 2048, 8192)]
-    for label, extra in cases:
-        params, calls = params_and_calls(*extra)
-        m = measure(llama_cmd(*extra))
-        rows.append({"case": label, "params": params, "calls": calls, **m})
-        print(f"  {label:36s} params {params / 1e9:7.2f} G  calls {calls:5d}  "
-              f"wall {m['wall_s']:.2f} s  peak RSS {m['peak_rss_mb']:.0f} MB", flush=True)
-    baseline = measure(CLI + ["version"])
-    machine = {
-        "date": time.strftime("%Y-%m-%d"), "cpu_count": os.cpu_count(), "machine": platform.machine(),
-        "system": platform.system(), "python": platform.python_version(), "mlx": mx.__version__,
-    }
-    result = {"machine": machine, "startup": baseline, "rows": rows}
+    for row in peers.ROWS:
+        if row.large and SKIP_LARGE:
+            continue
+        log(f"  {row.label}")
+        rows.append(peers.run_row(row, RUNS_FAST, RUNS_SLOW, RUNS_LARGE, log))
+
+    log(f"scaling: mlx-report summary call, Llama-style models, {RUNS_FAST} runs")
+    scaling = peers.run_scaling(RUNS_FAST, log)
+
+    core_result = core.run(RUNS_CORE)
+
+    result = {"machine": mach, "versions": vers, "runs": {"mlx_tools": RUNS_FAST, "torch_tools": RUNS_SLOW,
+              "torch_tools_7b": RUNS_LARGE, "core": RUNS_CORE},
+              "crosscheck": check, "side_by_side": rows, "scaling": scaling, "core": core_result,
+              "slower_than_torchinfo": peers.slower_than_torchinfo(rows)}
+    result["bench_seconds"] = round(time.perf_counter() - started)
     (ROOT / "bench" / "results.json").write_text(json.dumps(result, indent=2) + "\n")
+
+    plot = subprocess.run([PEERS_PY, str(ROOT / "bench" / "plot.py")], cwd=ROOT, capture_output=True, text=True)
+    if plot.returncode != 0:
+        log(f"plot failed: {plot.stderr.strip().splitlines()[-1] if plot.stderr.strip() else plot.returncode}")
+
+    md = markdown(result)
+    (ROOT / "bench" / "results.md").write_text("\n".join(md) + "\n")
+    print()
+    print("\n".join(md))
+    if result["slower_than_torchinfo"]:
+        print("\nmlx-report was NOT faster than torchinfo on: " + "; ".join(result["slower_than_torchinfo"]))
+    print(f"\nbench: {result['bench_seconds']} s; wrote bench/results.json, bench/results.md, docs/scaling.svg")
+
+
+def markdown(result: dict) -> list[str]:
+    m, v, runs = result["machine"], result["versions"], result["runs"]
+    machine_line = (f"Measured {m['date']} on {m['cpu']} ({m['cpu_count']} cores, {m['ram_gib']} GiB RAM, "
+                    f"{m['system']} {m['machine']}, shared with other jobs), Python {m['python']}")
+    peers_line = ", ".join(f"{k} {v[k]}" for k in ("torch", "torchinfo", "fvcore", "calflops", "transformers",
+                                                     "mlxsummary") if v.get(k))
+    table, notes = peers.side_by_side_markdown(result["side_by_side"], result["crosscheck"], v)
     lines = [
-        f"Measured {machine['date']} on {machine['cpu_count']} cores ({machine['system']} {machine['machine']}), "
-        f"Python {machine['python']}, MLX {machine['mlx']}; median of {RUNS} fresh processes; "
-        f"`mlx-report summary samples/llama.py --input 1,128:int32 --format json`.",
+        f"{machine_line}; mlx-report {v.get('mlx-report')} (commit {v.get('mlx-report commit', '?')}), "
+        f"MLX {v.get('mlx')}; peers: {peers_line}. Whole run: {result['bench_seconds'] / 60:.1f} min.",
         "",
-        "| model | params | module calls | wall time | peak RSS |",
-        "| :-- | --: | --: | --: | --: |",
+        "### Side by side",
+        "",
+        f"Medians of fresh processes: {runs['mlx_tools']} runs of each MLX tool, {runs['torch_tools']} of each "
+        f"PyTorch tool ({runs['torch_tools_7b']} on the 7B row). **params**: learnable parameters, each distinct "
+        "tensor once (BatchNorm running statistics excluded; 4-bit weights at their logical size). **MACs**: "
+        "multiply-accumulates of matmuls, convolutions and both attention products. **truth**: the formulas in "
+        "`bench/truth.py`, cross-checked with PyTorch's FlopCounterMode. **Δ**: deviation from the truth. "
+        "**wall**: process start to exit, imports and model building included. **summary call**: the tool's "
+        "summary function alone, rendering its table included. — : the tool reports no such figure.",
+        "",
+        *table,
     ]
-    for r in rows:
-        lines.append(f"| {r['case']} | {r['params'] / 1e9:.2f} G | {r['calls']} | {r['wall_s']:.2f} s | "
-                     f"{r['peak_rss_mb']:.0f} MB |")
-    lines.append(f"| (startup only: `mlx-report version`) | | | {baseline['wall_s']:.2f} s | "
-                 f"{baseline['peak_rss_mb']:.0f} MB |")
-    (ROOT / "bench" / "results.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    if notes:
+        lines += ["", *[f"- {n}" for n in notes]]
+    lines += ["", "### Scaling", "",
+              f"mlx-report's summary call on Llama-style models, input (1, 128), {runs['mlx_tools']} runs "
+              "(hidden size = dim × 11008 / 4096). Plot: `docs/scaling.svg`.", "",
+              *peers.scaling_markdown(result["scaling"]),
+              "", "### Core: the command line", "",
+              *core.markdown(result["core"], machine_line)]
+    return lines
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--markdown-only"]:  # re-render results.md from results.json
+        md = markdown(json.loads((ROOT / "bench" / "results.json").read_text()))
+        (ROOT / "bench" / "results.md").write_text("\n".join(md) + "\n")
+        print("\n".join(md))
+    else:
+        main()
