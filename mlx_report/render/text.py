@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import io
 from typing import Sequence
-
-from rich import box
-from rich.console import Console
-from rich.table import Table as RichTable
 
 from ..analysis.table import Table, TableRow
 from ..graph import ModelGraph
@@ -114,25 +109,32 @@ def totals_lines(graph: ModelGraph) -> list[str]:
     return lines
 
 
-def render_text(graph: ModelGraph, table: Table, columns: Sequence[str] = DEFAULT_COLUMNS,
-                width: int | None = None) -> str:
+def format_columns(headers: Sequence[str], rows: Sequence[Sequence[str]],
+                   right: Sequence[bool]) -> list[str]:
+    """A plain fixed-width table: header, a rule, rows; columns three spaces apart.
+
+    Written by hand rather than with rich: the summary is plain text (no colour, no
+    wrapping), and rich's layout took 25 ms of a 40 ms summary of a 51-call model.
+    """
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "   ".join(c.rjust(w) if r else c.ljust(w)
+                           for c, w, r in zip(cells, widths, right)).rstrip()
+
+    total = sum(widths) + 3 * (len(widths) - 1)
+    return [line(headers), "─" * total, *(line(r) for r in rows)]
+
+
+def render_text(graph: ModelGraph, table: Table, columns: Sequence[str] = DEFAULT_COLUMNS) -> str:
     """The full summary as plain text (no colour), deterministic for golden tests."""
     columns = resolve_columns(columns)
-    rt = RichTable(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
-    rt.add_column("Layer (type)", no_wrap=True)
-    for key in columns:
-        header, _, right = COLUMNS[key]
-        rt.add_column(header, justify="right" if right else "left", no_wrap=True)
-    for row in table.rows:
-        rt.add_row(row_label(row), *(COLUMNS[k][1](row) for k in columns))
-    buf = io.StringIO()
-    console = Console(file=buf, width=width or 10_000, color_system=None, legacy_windows=False,
-                      force_terminal=False, highlight=False, emoji=False)
-    console.print(rt)
-    table_text = "\n".join(line.rstrip() for line in buf.getvalue().splitlines())
-    table_width = max((len(line) for line in table_text.splitlines()), default=40)
-    rule = "=" * table_width
-    parts = [rule, table_text, rule]
+    headers = ["Layer (type)"] + [COLUMNS[k][0] for k in columns]
+    right = [False] + [COLUMNS[k][2] for k in columns]
+    rows = [[row_label(row)] + [COLUMNS[k][1](row) for k in columns] for row in table.rows]
+    table_lines = format_columns(headers, rows, right)
+    rule = "=" * max(len(line) for line in table_lines)
+    parts = [rule, *table_lines, rule]
     parts += totals_lines(graph)
     if table.notes:
         parts.append(rule)
