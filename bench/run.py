@@ -6,7 +6,9 @@
    architectures, plus the Llama-2-7B config;
 3. scaling: mlx-report's summary call on Llama-style models of 1-80 layers and
    dims 1024-8192, plotted to docs/scaling.svg;
-4. core (bench/core.py): the mlx-report CLI on the Llama-2-7B sample, end to end.
+4. core (bench/core.py): the mlx-report CLI on the Llama-2-7B sample, end to end;
+5. products (bench/products.py): the diagram, PDF reports and checkpoint stats against
+   their targets. `python bench/run.py --products-only` runs this part alone.
 
 Writes bench/results.json and bench/results.md and prints the tables. The peers'
 environment bench/.venv-peers comes from bench/setup_peers.sh (`make bench` runs it).
@@ -31,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import core  # noqa: E402
 import peers  # noqa: E402
+import products  # noqa: E402
 from measure import MAIN_PY, PEERS_PY, ROOT  # noqa: E402
 
 RUNS_FAST = int(os.environ.get("BENCH_RUNS_FAST", "5"))
@@ -118,10 +121,12 @@ def main() -> None:
     scaling = peers.run_scaling(RUNS_FAST, log)
 
     core_result = core.run(RUNS_CORE)
+    products_result = products.run(3, log)
 
     result = {"machine": mach, "versions": vers, "runs": {"mlx_tools": RUNS_FAST, "torch_tools": RUNS_SLOW,
               "torch_tools_7b": RUNS_LARGE, "core": RUNS_CORE},
               "crosscheck": check, "side_by_side": rows, "scaling": scaling, "core": core_result,
+              "products": products_result,
               "slower_than_torchinfo": peers.slower_than_torchinfo(rows)}
     result["bench_seconds"] = round(time.perf_counter() - started)
     (ROOT / "bench" / "results.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -170,11 +175,21 @@ def markdown(result: dict) -> list[str]:
               *peers.scaling_markdown(result["scaling"]),
               "", "### Core: the command line", "",
               *core.markdown(result["core"], machine_line)]
+    if result.get("products"):
+        lines += ["", "### Products: diagram, reports, checkpoint stats", "",
+                  f"{machine_line}; fresh processes, medians of 3 (one run of the 7B report).", "",
+                  *products.markdown(result["products"])]
     return lines
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--markdown-only"]:  # re-render results.md from results.json
+    if sys.argv[1:] == ["--products-only"]:  # measure the products, merge into results.json
+        path = ROOT / "bench" / "results.json"
+        result = json.loads(path.read_text())
+        result["products"] = products.run(3)
+        path.write_text(json.dumps(result, indent=2) + "\n")
+        (ROOT / "bench" / "results.md").write_text("\n".join(markdown(result)) + "\n")
+    elif sys.argv[1:] == ["--markdown-only"]:  # re-render results.md from results.json
         md = markdown(json.loads((ROOT / "bench" / "results.json").read_text()))
         (ROOT / "bench" / "results.md").write_text("\n".join(md) + "\n")
         print("\n".join(md))
