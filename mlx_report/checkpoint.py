@@ -35,6 +35,8 @@ class Checkpoint:
     files: list[Path]
     arrays: dict[str, mx.array]
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # safetensors only: name -> (file, byte offset, byte length, safetensors dtype)
+    locations: dict[str, tuple[Path, int, int, str]] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -50,7 +52,10 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
 
 
 def read_safetensors_header(path: Path) -> dict[str, dict]:
-    """The tensor entries of a safetensors header, checked against the file size."""
+    """The tensor entries of a safetensors header, checked against the file size.
+
+    Each entry: dtype, shape, and where its bytes lie in the file (offset, nbytes).
+    """
     try:
         size = path.stat().st_size
         with open(path, "rb") as f:
@@ -93,7 +98,8 @@ def read_safetensors_header(path: Path) -> dict[str, dict]:
         if end - start != count * itemsize:
             raise CheckpointError(f"{path.name}: tensor {name!r} claims shape {tuple(shape)} {dtype} "
                                   f"({count * itemsize:,} bytes) but spans {end - start:,} bytes")
-        tensors[name] = {"dtype": dtype, "shape": tuple(shape)}
+        tensors[name] = {"dtype": dtype, "shape": tuple(shape), "offset": 8 + n + start,
+                         "nbytes": end - start}
     return tensors
 
 
@@ -132,9 +138,11 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"checkpoint not found: {path}")
     files = _shard_files(path)
     arrays: dict[str, mx.array] = {}
+    locations: dict[str, tuple[Path, int, int, str]] = {}
     for f in files:
         if f.suffix == ".safetensors":
-            read_safetensors_header(f)
+            for key, e in read_safetensors_header(f).items():
+                locations[key] = (f, e["offset"], e["nbytes"], e["dtype"])
         elif f.suffix != ".npz":
             raise CheckpointError(f"{f.name}: unsupported checkpoint format (use .safetensors, "
                                   f"a {INDEX_NAME}, a directory of shards, or .npz)")
@@ -147,7 +155,7 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
                 raise CheckpointError(f"{f.name}: tensor {key!r} also appears in another shard")
             arrays[key] = value
     shapes = {k: tuple(v.shape) for k, v in arrays.items()}
-    return Checkpoint(files=files, arrays=arrays, shapes=shapes)
+    return Checkpoint(files=files, arrays=arrays, shapes=shapes, locations=locations)
 
 
 @dataclass

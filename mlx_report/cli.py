@@ -232,8 +232,10 @@ def diff(
     strict: bool = StrictOpt,
     drift: bool = typer.Option(True, "--drift/--no-drift", help="Per-tensor drift when both sides have weights."),
     fmt: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="Output format."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file (.json, .md, .txt)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file: .json, .md, .txt, or a report with both diagrams: .html, .pdf."),
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help=f"Exit {DIFF_FOUND_EXIT} when params, shapes or anything differ (for CI)."),
+    title: Optional[str] = typer.Option(None, "--title", help="Title of an .html/.pdf diff report."),
+    date: Optional[str] = typer.Option(None, "--date", help="YYYY-MM-DD printed in an .html/.pdf diff report; none by default."),
     debug: bool = DebugOpt,
 ) -> None:
     """Compare two models, archives or checkpoints: modules by path, tensors by name."""
@@ -245,14 +247,32 @@ def diff(
         from .output import check_output
         from .pipeline import input_paths_of
 
+        protect = input_paths_of(a, weights_a) + input_paths_of(b, weights_b)
+        report = output is not None and output.suffix.lower() in (".html", ".pdf")
         if output is not None:
-            check_output(output, input_paths_of(a, weights_a) + input_paths_of(b, weights_b))
+            check_output(output, protect)
+        if report:
+            from .errors import InputSpecError
+            from .render.report import check_date
+
+            try:
+                check_date(date)
+            except ValueError as e:
+                raise InputSpecError(str(e)) from None
         from .output import write_atomic
         from .render.diff_text import render_diff_markdown, render_diff_text
 
         side_a = load_side(a, inputs or [], args, dtype, weights_a, strict)
         side_b = load_side(b, inputs or [], args, dtype, weights_b, strict)
         result = compare(side_a, side_b, drift=drift)
+        code = DIFF_FOUND_EXIT if fail_on is not None and result.matches(fail_on.value) else 0
+        if report:
+            from .render.report_diff import build_diff_report
+
+            build_diff_report(result, output, side_a.graph, side_b.graph, date=date, title=title,
+                              protect=protect)
+            typer.echo(f"wrote {output}", err=True)
+            return code
         chosen = fmt
         if output is not None and fmt is DiffFormat.text:
             chosen = {".json": DiffFormat.json, ".md": DiffFormat.markdown}.get(output.suffix.lower(), fmt)
@@ -264,9 +284,88 @@ def diff(
         if output is None:
             sys.stdout.write(text)
         else:
-            write_atomic(output, text, protect=input_paths_of(a, weights_a) + input_paths_of(b, weights_b))
+            write_atomic(output, text, protect=protect)
             typer.echo(f"wrote {output}", err=True)
-        return DIFF_FOUND_EXIT if fail_on is not None and result.matches(fail_on.value) else 0
+        return code
+
+    _run(debug, action)
+
+
+class StatsFormat(str, Enum):
+    text = "text"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+STATS_SUFFIXES = {".txt": "text", ".json": "json", ".csv": "csv", ".md": "markdown",
+                  ".html": "html", ".pdf": "pdf"}
+
+
+def _checkpoint_paths(path: Path) -> list[Path]:
+    """The files a checkpoint argument reads: never overwritten by -o."""
+    if path.is_dir():
+        return [path, *sorted(p for p in path.iterdir() if p.is_file())]
+    if path.name.endswith(".index.json"):
+        return [path, *sorted(path.parent.glob("*.safetensors"))]
+    return [path]
+
+
+@app.command()
+def stats(
+    checkpoint: Path = typer.Argument(..., help="A .safetensors file, a sharded set (its index JSON or directory) or .npz."),
+    fmt: Optional[StatsFormat] = typer.Option(None, "--format", "-f", help="text (default) | json | csv | markdown."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file: .html or .pdf (report), .json, .csv, .md, .txt."),
+    exact: bool = typer.Option(False, "--exact", help="Read every element for every figure, however large the checkpoint (default: sample above 100 M parameters)."),
+    date: Optional[str] = typer.Option(None, "--date", help="YYYY-MM-DD printed in an HTML/PDF report; none by default."),
+    title: Optional[str] = typer.Option(None, "--title", help="HTML/PDF report title."),
+    debug: bool = DebugOpt,
+) -> None:
+    """Per-tensor statistics and histograms of a checkpoint, with no model."""
+
+    def action() -> None:
+        from .errors import InputSpecError, OutputError
+        from .output import check_output, write_atomic
+
+        chosen = fmt.value if fmt is not None else "text"
+        if output is not None:
+            by_suffix = STATS_SUFFIXES.get(output.suffix.lower())
+            if by_suffix is None:
+                raise OutputError(f"cannot tell the format from {output.name!r}: end the output name "
+                                  f"in {' '.join(STATS_SUFFIXES)}")
+            if fmt is not None and fmt.value != by_suffix:
+                raise InputSpecError(f"--format {fmt.value} does not match {output.name}: "
+                                     f"drop --format or change the extension")
+            chosen = by_suffix
+            check_output(output, _checkpoint_paths(checkpoint))
+        if chosen in ("html", "pdf"):
+            from .render.report import check_date
+
+            try:
+                check_date(date)
+            except ValueError as e:
+                raise InputSpecError(str(e)) from None
+        from .analysis.checkpoint_stats import checkpoint_stats
+
+        result = checkpoint_stats(checkpoint, hash_files=chosen in ("json", "html", "pdf"),
+                                  progress=sys.stderr.isatty(), sample=False if exact else None)
+        protect = _checkpoint_paths(checkpoint) + result.files
+        if chosen in ("html", "pdf"):
+            from .render.report_stats import build_stats_report
+
+            build_stats_report(result, output, date=date, title=title, protect=protect)
+            typer.echo(f"wrote {output}", err=True)
+            return
+        from .render import stats_text
+
+        text = {"text": stats_text.render_stats_text, "json": lambda s: s.to_json(),
+                "csv": stats_text.render_stats_csv, "markdown": stats_text.render_stats_markdown,
+                }[chosen](result)
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            write_atomic(output, text, protect=protect)
+            typer.echo(f"wrote {output}", err=True)
 
     _run(debug, action)
 
@@ -286,15 +385,63 @@ def version() -> None:
 REPORT_SEED = 0  # mx.random.seed before building the model: random-init reports rebuild identically
 
 
+def _is_archive_json(model: str) -> bool:
+    """An archived mlx-report JSON (export -o model.json, summary --format json) as MODEL."""
+    path = Path(model)
+    return path.suffix.lower() == ".json" and not path.name.endswith(".index.json")
+
+
+def _read_archive(path: Path):
+    """The ModelGraph of an archived JSON; MlxReportError with one line when it is not one."""
+    import json
+
+    from .export import graph_from_dict
+
+    try:
+        return graph_from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise MlxReportError(f"archive not found: {path}") from None
+    except OSError as e:
+        raise MlxReportError(f"{path.name}: cannot read ({e.strerror or e})") from None
+    except RecursionError:
+        raise MlxReportError(f"{path.name}: not an mlx-report JSON archive (nested too deeply)") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise MlxReportError(f"{path.name}: not an mlx-report JSON archive ({e})") from None
+
+
+def _read_weights_stats(path: Path, graph):
+    """A WeightReport written by `build --archive` (weights-stats.json) that fits `graph`."""
+    import json
+
+    from .analysis.weights import WeightReport
+
+    try:
+        report = WeightReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise MlxReportError(f"weight statistics not found: {path}") from None
+    except OSError as e:
+        raise MlxReportError(f"{path.name}: cannot read ({e.strerror or e})") from None
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
+        raise MlxReportError(f"{path.name}: not an mlx-report weight statistics file ({e})") from None
+    known = {t.name for t in graph.tensors}
+    unknown = [s.name for s in report.tensors if s.name not in known]
+    if unknown:
+        raise MlxReportError(f"{path.name} does not describe this model: {len(unknown)} tensor(s) "
+                             f"it has are not in the archive, e.g. {unknown[0]}")
+    return report
+
+
 @app.command()
 def build(
-    model: str = typer.Argument(..., help="Model file, optionally with :NAME (model.py:build_model)."),
-    inputs: list[str] = InputOpt,
+    model: str = typer.Argument(..., help="Model file (model.py[:NAME]), model directory, or an archived JSON (export -o model.json) to rebuild from."),
+    inputs: Optional[list[str]] = typer.Option(None, "--input", "-i", help="Example input: 1,3,224,224 | 1,128:int32 | name=1,128:int32 (repeat per input); not with an archived JSON."),
     args: Optional[list[str]] = ArgOpt,
     dtype: Optional[str] = DtypeOpt,
     weights: Optional[Path] = WeightsOpt,
     strict: bool = StrictOpt,
-    output: Path = typer.Option(..., "--output", "-o", help="Report file: .pdf or .html (one self-contained file)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Report file: .pdf or .html (one self-contained file)."),
+    archive: Optional[Path] = typer.Option(None, "--archive", help="Directory (created if missing): report.pdf, report.html, architecture.svg, model.json, weights-stats.json and manifest.json."),
+    weights_stats: Optional[Path] = typer.Option(None, "--weights-stats", help="With an archived JSON: its weights-stats.json, for the weight statistics section."),
     no_weights: bool = typer.Option(False, "--no-weights", help="Skip weight statistics and evaluate nothing (the tensor table stays)."),
     no_diagram: bool = typer.Option(False, "--no-diagram", help="Leave out the architecture diagram."),
     no_costs: bool = typer.Option(False, "--no-costs", help="Leave out the cost charts and top calls."),
@@ -306,7 +453,7 @@ def build(
     pdf_variant: Optional[str] = typer.Option(None, "--pdf-variant", help="pdf/a-3b: archival PDF with the report's JSON attached."),
     debug: bool = DebugOpt,
 ) -> None:
-    """Build the HTML or PDF report of MODEL: figures, diagram, tables, costs and weight statistics."""
+    """Build the HTML or PDF report of MODEL (or of an archived JSON), or a whole release archive."""
 
     def action() -> None:
         import gc
@@ -315,44 +462,87 @@ def build(
         import mlx.core as mx
 
         from .errors import InputSpecError
-        from .pipeline import trace_target
         from .render.report import PDF_VARIANTS, SECTIONS, build_report, check_date, output_format
 
-        fmt = output_format(output)  # a wrong extension fails before any work
+        if output is None and archive is None:
+            raise InputSpecError("give -o report.pdf|report.html, --archive DIR, or both")
+        fmt = output_format(output) if output is not None else None  # wrong extension: fail now
+        if archive is not None:
+            from .archive import check_archive_dir
+
+            check_archive_dir(archive)
         try:
             check_date(date)
         except ValueError as e:
             raise InputSpecError(str(e)) from None
-        if pdf_variant is not None and (fmt != "pdf" or pdf_variant not in PDF_VARIANTS):
+        if pdf_variant is not None and (pdf_variant not in PDF_VARIANTS or (fmt != "pdf" and archive is None)):
             raise InputSpecError(f"--pdf-variant {pdf_variant!r}: use {' or '.join(PDF_VARIANTS)} "
-                                 f"with a .pdf output")
+                                 f"with a .pdf output or --archive")
         dropped = {"weights": False, "diagram": no_diagram, "costs": no_costs, "table": no_table,
                    "appendix": no_appendix}
         sections = [s for s in SECTIONS if not dropped.get(s, False)]
-        mx.random.seed(REPORT_SEED)
-        _check_output_early(output, model, weights)
-        traced = trace_target(model, inputs, args, dtype, weights=weights, strict=strict,
-                              hash_weights=True)
-        graph, protect = traced.graph, traced.input_paths
-        device = mx.default_device()
-        graph.meta["device"] = (f"{str(device.type).rsplit('.', 1)[-1]} "
-                                f"({platform.system()} {platform.machine()})")
-        random_init = graph.meta.get("weights", "random initialisation") == "random initialisation"
-        if random_init:
-            graph.meta["seed"] = REPORT_SEED
-        stats = None
-        if not no_weights:
-            from .analysis.weights import tensor_sources, weight_stats
+        rebuilt_from = None
+        if _is_archive_json(model):
+            given = [flag for flag, value in (("--input", inputs), ("--arg", args), ("--dtype", dtype),
+                                              ("--weights", weights)) if value]
+            if given:
+                raise InputSpecError(f"{', '.join(given)} cannot apply to an archived JSON: it is "
+                                     f"rebuilt as traced")
+            protect = [Path(model)] + ([weights_stats] if weights_stats else [])
+            if output is not None:
+                from .output import check_output
 
-            sources = tensor_sources(traced.loaded.model, graph.tensors)
-            del traced  # the sources hold the only references: each tensor is freed once measured
-            gc.collect()  # the model sits in reference cycles: free it now, not at exit
-            label = (f"random initialisation (mx.random.seed({REPORT_SEED}))" if random_init
-                     else f"checkpoint {graph.meta.get('weights')}")
-            stats = weight_stats(sources, source=label, progress=sys.stderr.isatty())
-        build_report(graph, output, weights=stats, sections=sections, date=date, title=title,
-                     depth=depth, pdf_variant=pdf_variant, protect=protect)
-        typer.echo(f"wrote {output}", err=True)
+                check_output(output, protect)
+            graph = _read_archive(Path(model))
+            stats = _read_weights_stats(weights_stats, graph) if weights_stats and not no_weights else None
+            rebuilt_from = Path(model).name
+        else:
+            from .pipeline import trace_target
+
+            if weights_stats is not None:
+                raise InputSpecError("--weights-stats applies to an archived JSON; a model's "
+                                     "statistics are computed from its weights")
+            if not inputs:
+                raise InputSpecError(f"{model} is a model: give --input so it can be traced "
+                                     f"(or rebuild from an archived .json)")
+            mx.random.seed(REPORT_SEED)
+            _check_output_early(output, model, weights)
+            traced = trace_target(model, inputs, args, dtype, weights=weights, strict=strict,
+                                  hash_weights=True)
+            graph, protect = traced.graph, traced.input_paths
+            device = mx.default_device()
+            graph.meta["device"] = (f"{str(device.type).rsplit('.', 1)[-1]} "
+                                    f"({platform.system()} {platform.machine()})")
+            random_init = graph.meta.get("weights", "random initialisation") == "random initialisation"
+            if random_init:
+                graph.meta["seed"] = REPORT_SEED
+            stats = None
+            if not no_weights:
+                from .analysis.weights import tensor_sources, weight_stats
+
+                sources = tensor_sources(traced.loaded.model, graph.tensors)
+                del traced  # the sources hold the only references: each tensor is freed once measured
+                gc.collect()  # the model sits in reference cycles: free it now, not at exit
+                label = (f"random initialisation (mx.random.seed({REPORT_SEED}))" if random_init
+                         else f"checkpoint {graph.meta.get('weights')}")
+                stats = weight_stats(sources, source=label, progress=sys.stderr.isatty())
+        if output is not None:
+            build_report(graph, output, weights=stats, sections=sections, date=date, title=title,
+                         depth=depth, pdf_variant=pdf_variant, protect=protect,
+                         rebuilt_from=rebuilt_from)
+            typer.echo(f"wrote {output}", err=True)
+        if archive is not None:
+            from .archive import archive_files, manifest, write_archive
+
+            files = archive_files(graph, stats, sections=sections, date=date, title=title,
+                                  depth=depth, pdf_variant=pdf_variant, rebuilt_from=rebuilt_from)
+            command = {"model": model, "inputs": list(inputs or []), "args": list(args or []),
+                       "dtype": dtype, "weights": str(weights) if weights else None,
+                       "strict": strict, "weights_stats": str(weights_stats) if weights_stats else None,
+                       "sections": sections, "depth": depth, "title": title,
+                       "pdf_variant": pdf_variant}
+            write_archive(archive, files, manifest(files, graph, command, date), protect=protect)
+            typer.echo(f"wrote {archive}/ ({len(files) + 1} files)", err=True)
 
     _run(debug, action)
 

@@ -67,12 +67,44 @@ def fine_histogram(s: mx.array, lo: float, hi: float, finite_only: bool) -> Fine
     slots = FINE_BINS + 2
     if finite_only:
         idx = mx.where(mx.isfinite(s), idx, slots - 1)
-    counts = mx.zeros((slots,), mx.uint32).at[idx.astype(mx.uint32)].add(mx.array(1, mx.uint32))
-    arr = np.array(counts, dtype=np.int64)[: slots - 1]
+    idx = idx.astype(mx.uint32)
+    mx.eval(idx)
+    # numpy counts a zero-copy view of the indices ten times faster than an MLX scatter-add
+    arr = np.bincount(np.asarray(idx), minlength=slots)[: slots - 1].astype(np.int64)
+    return _trim(e, k0, arr)
+
+
+def _trim(e: int, k0: int, arr: np.ndarray) -> FineHistogram:
+    """Drop empty bins at both ends."""
     used = np.nonzero(arr)[0]
     if not len(used):
         return FineHistogram(e, k0, np.zeros(0, dtype=np.int64))
     return FineHistogram(e, k0 + int(used[0]), arr[used[0]: used[-1] + 1])
+
+
+def merge_fine(parts: list[FineHistogram]) -> FineHistogram | None:
+    """One tensor's histogram from its chunks' (exact: coarser bins on the same grid)."""
+    parts = [p for p in parts if p.counts.sum()]
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    if all(p.exponent is None for p in parts) and len({p.value for p in parts}) == 1:
+        return FineHistogram(None, 0, np.array([sum(int(p.counts.sum()) for p in parts)]),
+                             value=parts[0].value)
+    exps = [p.exponent for p in parts if p.exponent is not None]
+    if exps:
+        e = max(exps)
+    else:  # constant chunks of different values
+        spread = max(p.value for p in parts) - min(p.value for p in parts)
+        e = min(max(math.floor(math.log2(spread / FINE_BINS)), -120), 120)
+    while _span(parts, e)[1] > FINE_BINS:
+        e += 1
+    first, n = _span(parts, e)
+    out = np.zeros(n, dtype=np.int64)
+    for p in parts:
+        np.add.at(out, p.coarse_index(e) - first, p.counts)
+    return _trim(e, first, out)
 
 
 def _span(fines: list[FineHistogram], e: int) -> tuple[int, int]:

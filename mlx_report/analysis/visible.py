@@ -112,6 +112,22 @@ def _split_folds(folds: dict[str, Fold], keep_out: set[str]) -> dict[str, Fold]:
     return out
 
 
+def _split_by_key(folds: dict[str, Fold], keys: dict[str, str]) -> dict[str, Fold]:
+    """Split fold runs where consecutive members' keys differ (a diff's added vs changed)."""
+    out: dict[str, Fold] = {}
+    for fold in {f.first: f for f in folds.values()}.values():
+        run: list[str] = []
+        for m in fold.members + ("",):
+            if run and (not m or keys.get(m, "") != keys.get(run[-1], "")):
+                if len(run) >= 2:
+                    f = Fold(run[0], tuple(run))
+                    out.update({x: f for x in run})
+                run = []
+            if m:
+                run.append(m)
+    return out
+
+
 class _Builder:
     """Computes the visible graph for one depth; `build()` returns it."""
 
@@ -287,13 +303,19 @@ class _Builder:
 
 
 def visible_graph(graph: ModelGraph, depth: int = 2, expand: tuple[str, ...] | list[str] = (),
-                  fold: bool = True, budget: int = DEFAULT_BUDGET) -> VisibleGraph:
-    """The nodes and edges to draw; lowers the depth (with a note) above `budget` nodes."""
+                  fold: bool = True, budget: int = DEFAULT_BUDGET,
+                  fold_keys: dict[str, str] | None = None) -> VisibleGraph:
+    """The nodes and edges to draw; lowers the depth (with a note) above `budget` nodes.
+
+    `fold_keys` (call id -> key) keeps calls with different keys out of one fold.
+    """
     expanded: set[str] = set()
     for path in expand:
         expanded.update(_matching_calls(graph, path))
     on_path = expanded | {a for n in expanded for a in graph.ancestors(n)}
     folds = _split_folds(find_folds(graph), on_path) if fold else {}
+    if fold_keys:
+        folds = _split_by_key(folds, fold_keys)
     notes: list[str] = []
     deepest = max((graph.node(n)["depth"] for n in graph.calls()), default=0)
     start = int(max(min(depth, deepest), 0))  # also turns depth=math.inf into a number

@@ -17,7 +17,7 @@ def _delta(a: int, b: int) -> str:
     return "0" if d == 0 else f"{'+' if d > 0 else '-'}{fmt_int(abs(d))}"
 
 
-def _module_cells(m: ModuleChange) -> list[str]:
+def module_cells(m: ModuleChange) -> list[str]:
     if m.status != "changed":  # one side only
         kind, shapes = m.type_a or m.type_b, fmt_shapes(m.output_shapes_a or m.output_shapes_b or [])
     else:
@@ -28,7 +28,7 @@ def _module_cells(m: ModuleChange) -> list[str]:
             _delta(m.macs_a, m.macs_b), ", ".join(m.what)]
 
 
-def _tensor_cells(t: TensorChange) -> list[str]:
+def tensor_cells(t: TensorChange) -> list[str]:
     shape = str(list(t.shape_a or t.shape_b or ())) if t.shape_a == t.shape_b or not (t.shape_a and t.shape_b) \
         else f"{list(t.shape_a)} → {list(t.shape_b)}"
     dtype = (t.dtype_a or t.dtype_b or "") if t.dtype_a == t.dtype_b or not (t.dtype_a and t.dtype_b) \
@@ -65,8 +65,8 @@ def render_diff_text(diff: GraphDiff) -> str:
     console = Console(file=buf, width=10_000, color_system=None, highlight=False, emoji=False)
     for line in summary_lines(diff):
         console.print(line)
-    for title, headers, rows in (("Modules", MODULE_HEADERS, [_module_cells(m) for m in diff.modules]),
-                                 ("Tensors", TENSOR_HEADERS, [_tensor_cells(t) for t in diff.tensors])):
+    for title, headers, rows in (("Modules", MODULE_HEADERS, [module_cells(m) for m in diff.modules]),
+                                 ("Tensors", TENSOR_HEADERS, [tensor_cells(t) for t in diff.tensors])):
         if not rows:
             continue
         table = RichTable(title=title, box=box.SIMPLE_HEAD, show_edge=False, title_justify="left")
@@ -80,8 +80,8 @@ def render_diff_text(diff: GraphDiff) -> str:
 
 def render_diff_markdown(diff: GraphDiff) -> str:
     out = [f"- {line}" for line in summary_lines(diff)]
-    for title, headers, rows in (("Modules", MODULE_HEADERS, [_module_cells(m) for m in diff.modules]),
-                                 ("Tensors", TENSOR_HEADERS, [_tensor_cells(t) for t in diff.tensors])):
+    for title, headers, rows in (("Modules", MODULE_HEADERS, [module_cells(m) for m in diff.modules]),
+                                 ("Tensors", TENSOR_HEADERS, [tensor_cells(t) for t in diff.tensors])):
         if not rows:
             continue
         out += ["", f"### {title}", "", "| " + " | ".join(headers) + " |",

@@ -26,8 +26,8 @@ from ..errors import RenderError
 from ..graph import ModelGraph
 from ..output import write_atomic
 from .format import fmt_bytes, fmt_si
-from .style import (FONT, FONT_FALLBACKS, HEAT_TITLES, SVG_FONT_STACK, Style, get_style,
-                    io_text_color)
+from .style import (FONT, FONT_FALLBACKS, HEAT_TITLES, HIGHLIGHT_TITLES, HIGHLIGHTS,
+                    SVG_FONT_STACK, Style, get_style, io_text_color)
 
 FIELDS = ("type", "shape", "params", "macs", "config")
 HEATS = ("macs", "params", "memory")
@@ -337,9 +337,14 @@ def _io_label(graph: ModelGraph, node_id: str, style: Style) -> str:
 # -- DOT -------------------------------------------------------------------------------------
 
 def check_options(fields: Sequence[str] = FIELDS, heat: str | None = None, rankdir: str = "TB",
-                  edge_labels: str = "shape", style: str | Style = "paper") -> None:
+                  edge_labels: str = "shape", style: str | Style = "paper",
+                  highlight: dict[str, str] | None = None) -> None:
     """Raise ValueError naming the first unknown option value."""
     get_style(style)
+    bad_kinds = sorted({k for k in (highlight or {}).values() if k not in HIGHLIGHTS})
+    if bad_kinds:
+        raise ValueError(f"unknown highlight kind(s) {', '.join(bad_kinds)}; choose from "
+                         f"{', '.join(HIGHLIGHTS)}")
     bad = [f for f in fields if f not in FIELDS]
     if bad:
         raise ValueError(f"unknown field(s) {', '.join(bad)}; choose from {','.join(FIELDS)}")
@@ -418,17 +423,76 @@ def _box_attrs(graph: ModelGraph, node: VisibleNode, st: Style, heat: Heat | Non
     return attrs
 
 
+def _highlights(graph: ModelGraph, vis: VisibleGraph, highlight: dict[str, str]) -> dict[str, str]:
+    """Drawn node id -> highlight kind: its own path's (first of added, removed, changed among
+    folded members), else "changed" for a box hiding a highlighted call inside it."""
+    order = list(HIGHLIGHTS)
+    kinds = _call_kinds(graph, highlight)
+    out: dict[str, str] = {}
+    for n in vis.nodes.values():
+        if n.kind != "call" or n.parent is None:  # the model itself is the canvas
+            continue
+        own = {highlight[graph.node(c)["path"]] for c in n.calls if graph.node(c)["path"] in highlight}
+        if own:
+            out[n.id] = min(own, key=order.index)
+        elif not n.is_cluster and any(c in kinds for c in n.calls):
+            out[n.id] = "changed"
+    return out
+
+
+def _call_kinds(graph: ModelGraph, highlight: dict[str, str]) -> dict[str, str]:
+    """Call id -> its path's highlight kind, "changed" when only calls inside it have one:
+    blocks of different kinds never fold together (an added block stays apart)."""
+    out: dict[str, str] = {}
+    for n in reversed(list(graph.calls())):  # children before their parents
+        path = graph.node(n)["path"]
+        if path in highlight:
+            out[n] = highlight[path]
+        elif any(c in out for c in graph.children(n)):
+            out[n] = "changed"
+    return out
+
+
+def _highlight_attrs(kind: str, st: Style) -> dict[str, str]:
+    """Outline colour and width, fill and dash of a highlighted box or cluster."""
+    colour, fill, dash = st.highlight[kind]
+    attrs = {"color": colour, "penwidth": str(st.highlight_penwidth), "class": f"highlight_{kind}",
+             "style": "rounded,filled" + ("," + dash if dash != "solid" else "")}
+    if fill:
+        attrs["fillcolor"] = fill
+    return attrs
+
+
+def _highlight_legend(kinds: Sequence[str], st: Style) -> str:
+    cells = ["<TD>Compared with the other side:</TD>"]
+    for kind in kinds:
+        colour, fill, dash = st.highlight[kind]
+        style = ' STYLE="dashed"' if dash == "dashed" else ""
+        cells.append(f'<TD BORDER="2" COLOR="{colour}" BGCOLOR="{fill or st.node_fill}"{style}>'
+                     f'{_e(HIGHLIGHT_TITLES[kind])}</TD>')
+    return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="4" CELLPADDING="3"><TR>'
+            + "".join(cells) + "</TR></TABLE>>")
+
+
 def build_diagram(graph: ModelGraph, depth: int = DEFAULT_DEPTH, expand: Sequence[str] = (),
                   fold: bool = True, fields: Sequence[str] = FIELDS, style: str | Style = "paper",
                   heat: str | None = None, rankdir: str = "TB", edge_labels: str = "shape",
                   title: str | None = None, id_prefix: str | None = None,
-                  budget: int = DEFAULT_BUDGET) -> Diagram:
-    """The diagram of `graph` at `depth`: DOT source, title, description and notes."""
+                  budget: int = DEFAULT_BUDGET, highlight: dict[str, str] | None = None) -> Diagram:
+    """The diagram of `graph` at `depth`: DOT source, title, description and notes.
+
+    `highlight` maps module paths to "added", "removed" or "changed" (a diff): those boxes
+    and clusters get a coloured outline, and a box hiding such a call inside is "changed";
+    a legend names the kinds shown.
+    """
     fields = tuple(fields)
-    check_options(fields, heat, rankdir, edge_labels, style)
+    check_options(fields, heat, rankdir, edge_labels, style, highlight)
     st = get_style(style)
-    vis = visible_graph(graph, depth=depth, expand=tuple(expand), fold=fold, budget=budget)
+    keys = _call_kinds(graph, highlight) if highlight else None
+    vis = visible_graph(graph, depth=depth, expand=tuple(expand), fold=fold, budget=budget,
+                        fold_keys=keys)
     heat_map = _heat(graph, vis, heat, st) if heat else None
+    marks = _highlights(graph, vis, highlight) if highlight else {}
     title = graph.model_name if title is None else title
     dot = _digraph(_slug(graph.model_name), st, rankdir)
     if title:
@@ -448,6 +512,8 @@ def build_diagram(graph: ModelGraph, depth: int = DEFAULT_DEPTH, expand: Sequenc
             with target.subgraph(name=f"cluster_{_dot_id(node.id)}") as sub:
                 sub.attr(label="", style="rounded,filled", fillcolor=st.cluster_fill(level),
                          color=st.cluster_border, penwidth=str(st.cluster_penwidth))
+                if node.id in marks:
+                    sub.attr(**_highlight_attrs(marks[node.id], st))
                 sub.node(_title_id(node.id), label=_cluster_label(graph, vis, node, fields, st),
                          shape="plain", style="")
                 for c in node.children:
@@ -459,8 +525,10 @@ def build_diagram(graph: ModelGraph, depth: int = DEFAULT_DEPTH, expand: Sequenc
                         same.node(firsts[node.id])
             return
         node_style = replace(st, muted=st.text) if heat_map else st  # grey fades on heat
-        target.node(_dot_id(node.id), label=_node_label(graph, vis, node, fields, node_style),
-                    **_box_attrs(graph, node, st, heat_map))
+        attrs = _box_attrs(graph, node, st, heat_map)
+        if node.id in marks:
+            attrs.update(_highlight_attrs(marks[node.id], st))
+        target.node(_dot_id(node.id), label=_node_label(graph, vis, node, fields, node_style), **attrs)
 
     firsts = _first_items(vis)
     if graph.root in vis.nodes:
@@ -477,6 +545,12 @@ def build_diagram(graph: ModelGraph, depth: int = DEFAULT_DEPTH, expand: Sequenc
         sinks = [_dot_id(n.id) for n in vis.nodes.values() if n.kind == "output"]
         for s in sinks[:1]:
             dot.edge(s, "heat_legend", style="invis")
+    if marks:
+        kinds = [k for k in HIGHLIGHTS if k in marks.values()]
+        dot.node("highlight_legend", label=_highlight_legend(kinds, st), shape="plain", style="")
+        sinks = [_dot_id(n.id) for n in vis.nodes.values() if n.kind == "output"]
+        for s in sinks[:1]:
+            dot.edge(s, "highlight_legend", style="invis")
 
     description = _describe(graph, vis, fold)
     return Diagram(source=dot.source, title=title or graph.model_name, description=description,

@@ -36,10 +36,11 @@ PARTIALS = {
     "definitions": "_definitions.html", "appendix": "_appendix.html",
 }
 FORMATS = (".html", ".pdf")
+NO_STATS_NOTE = ("Weight statistics were not computed (--no-weights): nothing was evaluated. The "
+                 "table lists every tensor from the trace.")
 PDF_VARIANTS = ("pdf/a-3b",)
 TABLE_DEPTH = 3
 # Widest cell (characters) of each column when a long table is set as text in the PDF.
-WEIGHTS_CAPS = [52, 14, 14, 14, 14, 6, 10, 10, 10, 10, 10, 8, 8, 8]
 APPENDIX_CAPS = [4, 52, 20, 30, 30, 13, 14, 14, 13, 26]
 
 
@@ -80,8 +81,12 @@ def check_sections(sections: Sequence[str]) -> tuple[str, ...]:
 
 def report_html(graph: ModelGraph, *, weights: WeightReport | None = None,
                 sections: Sequence[str] = SECTIONS, date: str | None = None,
-                title: str | None = None, depth: int | None = None, target: str = "html") -> str:
-    """The report as one HTML document; `target` "pdf" drops the interactive parts."""
+                title: str | None = None, depth: int | None = None, target: str = "html",
+                rebuilt_from: str | None = None, diagram: Any = None) -> str:
+    """The report as one HTML document; `target` "pdf" drops the interactive parts.
+
+    `diagram` is a DiagramSection already drawn (to draw once for several documents).
+    """
     from .. import __version__
     from .report_diagram import diagram_section
 
@@ -90,26 +95,29 @@ def report_html(graph: ModelGraph, *, weights: WeightReport | None = None,
     title = title or f"{graph.model_name} model report"
     table_depth = TABLE_DEPTH if depth is None else depth
     ctx: dict[str, Any] = {
-        "graph": graph, "title": title, "date": date, "version": __version__, "target": target,
-        "sections": sections, "partials": PARTIALS, "weight_report": weights,
-        "toc": [{"id": s, "title": TITLES[s]} for s in sections if s != "title"],
+        "graph": graph, "title": title, "date": date, "weight_report": weights,
         "description": f"Report of {graph.model_name} ({graph.model_type}) made by mlx-report",
+        "kicker": "Model report" + (" · rebuilt from an archive" if rebuilt_from else ""),
+        "no_stats_note": (f"This report was rebuilt from {rebuilt_from} without weight statistics "
+                          f"(give --weights-stats weights-stats.json, written by build --archive, "
+                          f"to include them). The table lists every tensor of the archived trace."
+                          if rebuilt_from else NO_STATS_NOTE),
     }
     tree, notes = data.tree_rows(graph, depth=table_depth)
     ctx.update(table_depth=table_depth, tree=tree, tree_headers=data.TREE_HEADERS,
                tree_widths=data.TREE_WIDTHS, table_notes=notes)
     if "title" in sections:
-        ctx["facts"] = data.title_facts(graph, weights, __version__, date)
+        ctx["facts"] = data.title_facts(graph, weights, __version__, date, rebuilt_from)
     if "figures" in sections:
         ctx["figures"] = data.key_figures(graph)
     if "diagram" in sections:
-        ctx["diagram"] = diagram_section(graph, depth)
+        ctx["diagram"] = diagram if diagram is not None else diagram_section(graph, depth)
     if "costs" in sections:
         ctx["costs"] = data.costs(graph)
     if "weights" in sections:
         ctx["weights"] = w = weights_section(graph, weights)
         if target == "pdf":
-            ctx["weights_text"] = data.text_table(w.headers, w.rows, WEIGHTS_CAPS[:len(w.headers)])
+            ctx["weights_text"] = data.text_table(w.headers, w.rows, w.caps)
     if "definitions" in sections:
         ctx["defs"] = data.definitions(graph, weights, notes)
     if "appendix" in sections:
@@ -118,13 +126,36 @@ def report_html(graph: ModelGraph, *, weights: WeightReport | None = None,
                    appendix_widths=data.APPENDIX_WIDTHS)
         if target == "pdf":
             ctx["appendix_text"] = data.text_table(data.APPENDIX_HEADERS, rows, APPENDIX_CAPS)
+    ctx.update(running=f"{graph.model_name} · mlx-report", keywords=f"MLX, model report, {graph.model_type}")
+    return render_document(ctx, sections, PARTIALS, TITLES, target)
+
+
+def render_document(ctx: dict[str, Any], sections: Sequence[str], partials: dict[str, str],
+                    titles: dict[str, str], target: str) -> str:
+    """base.html around the `sections` partials; `ctx` needs title, date, running, keywords
+    and description plus what the partials read."""
+    from .. import __version__
+
     folder = template_dir()
-    ctx["css"] = (folder / "report.css").read_text(encoding="utf-8")
-    ctx["js"] = (folder / "report.js").read_text(encoding="utf-8") if target == "html" else ""
+    ctx = {**ctx, "version": __version__, "target": target, "sections": list(sections),
+           "partials": partials, "titles": titles,
+           "toc": [{"id": s, "title": titles[s]} for s in sections if s != "title"],
+           "css": (folder / "report.css").read_text(encoding="utf-8"),
+           "js": (folder / "report.js").read_text(encoding="utf-8") if target == "html" else ""}
     return _env().get_template("base.html").render(**ctx)
 
 
-def _report_json(graph: ModelGraph, weights: WeightReport | None) -> str:
+def write_document(html: str, out_path: str | os.PathLike, *, date: str | None = None,
+                   pdf_variant: str | None = None, attachment: str | None = None,
+                   protect: Sequence[Path] = ()) -> Path:
+    """The document as .html, or laid out as .pdf, written atomically."""
+    if output_format(out_path) == "html":
+        return write_atomic(out_path, html, protect=protect)
+    pdf = html_to_pdf(html, date=check_date(date), pdf_variant=pdf_variant, attachment=attachment)
+    return write_atomic(out_path, pdf, protect=protect)
+
+
+def report_json(graph: ModelGraph, weights: WeightReport | None) -> str:
     from ..export import graph_to_dict
 
     payload = graph_to_dict(graph)
@@ -175,13 +206,15 @@ def output_format(path: str | os.PathLike) -> str:
 def build_report(graph: ModelGraph, out_path: str | os.PathLike, *,
                  weights: WeightReport | None = None, sections: Sequence[str] = SECTIONS,
                  date: str | None = None, title: str | None = None, depth: int | None = None,
-                 pdf_variant: str | None = None, protect: Sequence[Path] = ()) -> Path:
-    """Write the report to `out_path` (.html or .pdf) atomically and return the path."""
+                 pdf_variant: str | None = None, protect: Sequence[Path] = (),
+                 rebuilt_from: str | None = None) -> Path:
+    """Write the report to `out_path` (.html or .pdf) atomically and return the path.
+
+    `rebuilt_from` names the archived JSON the graph was read from (said on the title page).
+    """
     fmt = output_format(out_path)
     html = report_html(graph, weights=weights, sections=sections, date=date, title=title,
-                       depth=depth, target=fmt)
-    if fmt == "html":
-        return write_atomic(out_path, html, protect=protect)
-    attachment = _report_json(graph, weights) if pdf_variant else None
-    pdf = html_to_pdf(html, date=check_date(date), pdf_variant=pdf_variant, attachment=attachment)
-    return write_atomic(out_path, pdf, protect=protect)
+                       depth=depth, target=fmt, rebuilt_from=rebuilt_from)
+    attachment = report_json(graph, weights) if fmt == "pdf" and pdf_variant else None
+    return write_document(html, out_path, date=date, pdf_variant=pdf_variant,
+                          attachment=attachment, protect=protect)

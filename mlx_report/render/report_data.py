@@ -102,10 +102,13 @@ def _weights_source(graph: ModelGraph, weights: WeightReport | None) -> list[Fac
 
 
 def title_facts(graph: ModelGraph, weights: WeightReport | None, version: str,
-                date: str | None) -> list[Fact]:
+                date: str | None, rebuilt_from: str | None = None) -> list[Fact]:
     """Rows of the title page: model, source, weights, inputs, versions, device."""
     meta = graph.meta
     facts = [Fact("Model", graph.model_name), Fact("Class", graph.model_type)]
+    if rebuilt_from:
+        facts.append(Fact("Rebuilt from", f"{rebuilt_from}: an archived mlx-report JSON, without "
+                                          f"running the model code"))
     if meta.get("source"):
         facts.append(Fact("Source file", str(meta["source"])))
     if meta.get("source_sha256"):
@@ -131,6 +134,9 @@ def title_facts(graph: ModelGraph, weights: WeightReport | None, version: str,
         versions += f", MLX {meta['mlx_version']}"
     if meta.get("python_version"):
         versions += f", Python {meta['python_version']}"
+    if rebuilt_from:
+        versions = (f"traced with MLX {meta.get('mlx_version', '?')}, Python "
+                    f"{meta.get('python_version', '?')}; rebuilt by mlx-report {version}")
     facts.append(Fact("Versions", versions))
     if meta.get("device"):
         facts.append(Fact("Device", str(meta["device"])))
@@ -265,17 +271,24 @@ def definitions(graph: ModelGraph, report: WeightReport | None, table_notes: lis
     items.append(("Params and MACs by layer type", "a type's own parameters (each module counted "
                   "once) and the self MACs of its calls; self MACs sum to the model total."))
     if report:
-        items.append(("Weight statistics", "mean, std (population), zero fraction and histograms "
-                      "describe the finite values; min, max, abs max and the NaN/Inf counts cover "
-                      "all elements."))
-        items.append(("Histograms", "bins are shared within a layer type and parameter name (e.g. "
-                      "Conv2d.weight): power-of-two widths on a grid aligned at zero, so each "
-                      "tensor's counts are exact; bar heights are scaled to each tensor's tallest bin."))
-        items.append(("Flags", f"NaN/Inf: any non-finite element; dead: a weight tensor whose "
-                      f"elements are all zero; outlier: max |x − mean| > {report.outlier_k:g} × std."))
+        items += weight_definitions(report)
     uncounted = sorted(graph.uncounted_ops.items())
     return {"items": items, "uncounted": uncounted, "notes": table_notes,
             "value_reads": list(graph.meta.get("value_reads", []))}
+
+
+def weight_definitions(report: WeightReport, grouped_by: str = "a layer type and parameter name "
+                       "(e.g. Conv2d.weight)") -> list[tuple[str, str]]:
+    """Definitions of the weight statistics, histograms and flags."""
+    return [
+        ("Weight statistics", "mean, std (population), zero fraction and histograms describe the "
+         "finite values; min, max, abs max and the NaN/Inf counts cover all elements."),
+        ("Histograms", f"bins are shared within {grouped_by}: power-of-two widths on a grid "
+         f"aligned at zero, so each tensor's counts are exact; bar heights are scaled to each "
+         f"tensor's tallest bin."),
+        ("Flags", f"NaN/Inf: any non-finite element; dead: a weight tensor whose elements are all "
+         f"zero; outlier: max |x − mean| > {report.outlier_k:g} × std."),
+    ]
 
 
 # -- appendix ----------------------------------------------------------------------------------

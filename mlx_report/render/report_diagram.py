@@ -54,11 +54,12 @@ def _render(graph: ModelGraph, depth: int, prefix: str) -> str:
         return path.read_text(encoding="utf-8")
 
 
-def _fit(svg: str, caption: str) -> tuple[DiagramFigure, float]:
-    """The figure scaled to the page (never enlarged) and the scale it needed."""
+def fit(svg: str, caption: str, width_mm: float = PAGE_W_MM, height_mm: float = PAGE_H_MM
+        ) -> tuple[DiagramFigure, float]:
+    """The figure scaled into width × height (never enlarged) and the scale it needed."""
     w_pt, h_pt = _size_pt(svg)
     w_mm, h_mm = w_pt / PT_PER_MM, h_pt / PT_PER_MM
-    scale = min(1.0, PAGE_W_MM / w_mm, PAGE_H_MM / h_mm)
+    scale = min(1.0, width_mm / w_mm, height_mm / h_mm)
     svg = re.sub(r'(<svg\b[^>]*?)\s+width="[\d.]+pt"\s+height="[\d.]+pt"', r"\1", svg, count=1)
     svg = re.sub(r"<\?xml[^>]*>\s*", "", svg)
     return DiagramFigure(svg, caption, round(w_mm * scale, 1), round(h_mm * scale, 1)), scale
@@ -69,7 +70,7 @@ def _largest_fitting(graph: ModelGraph, depth: int, prefix: str, caption: str
     """The deepest drawing at or below `depth` that fits the page at MIN_SCALE or more."""
     d = depth
     while True:
-        figure, scale = _fit(_render(graph, d, f"{prefix}-d{d}"), caption)
+        figure, scale = fit(_render(graph, d, f"{prefix}-d{d}"), caption)
         if scale >= MIN_SCALE or d <= 1:
             return figure, d
         d -= 1

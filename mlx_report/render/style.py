@@ -23,6 +23,15 @@ HEAT_PALETTES: dict[str, tuple[str, ...]] = {
 }
 HEAT_TITLES = {"macs": "MACs", "params": "Parameters", "memory": "Output memory"}
 
+# Diff highlights (kind -> outline, fill, outline style): green, red and amber differ in hue
+# for colour readers and in fill and dash for grayscale prints.
+HIGHLIGHTS: dict[str, tuple[str, str | None, str]] = {
+    "added": ("#1A7F37", "#DDF2E3", "solid"),
+    "removed": ("#C62828", "#FBE2E2", "dashed"),
+    "changed": ("#D98A00", None, "solid"),
+}
+HIGHLIGHT_TITLES = {"added": "added", "removed": "removed", "changed": "changed (or holds a change)"}
+
 
 @dataclass(frozen=True)
 class Style:
@@ -59,6 +68,9 @@ class Style:
     node_margin: str = "0.08,0.04"
     png_dpi: int = 150
     heat: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(HEAT_PALETTES))
+    # diff highlights: outline colour, fill (None keeps the usual one) and outline style
+    highlight: dict[str, tuple[str, str | None, str]] = field(default_factory=lambda: dict(HIGHLIGHTS))
+    highlight_penwidth: float = 2.6
 
     def cluster_fill(self, level: int) -> str:
         return self.cluster_fills[min(level, len(self.cluster_fills) - 1)]

@@ -8,12 +8,16 @@ lets tables and diagrams fold identical repeated blocks.
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn
 
 _PLAIN = (bool, int, float, str, type(None))
+# A model file loaded by path gets a module name numbered per load (loading.py); the
+# number must not reach the signature, or loading the same file twice changes it.
+_LOAD_NUMBER = re.compile(r"^(mlx_report_user_.*)_\d+$")
 
 
 class Signatures:
@@ -43,7 +47,8 @@ class Signatures:
             items = tuple((str(k), self._describe(v)) for k, v in sorted(module.items()))
             frozen = tuple(sorted(getattr(module, "_no_grad", ())))
             self._structures[key] = (
-                type(module).__module__, type(module).__qualname__, attrs, items, frozen,
+                _LOAD_NUMBER.sub(r"\1", type(module).__module__), type(module).__qualname__,
+                attrs, items, frozen,
             )
         return self._structures[key]
 
@@ -62,7 +67,7 @@ class Signatures:
         if isinstance(value, mx.Dtype):
             return str(value)
         if callable(value) and hasattr(value, "__qualname__"):
-            return f"{getattr(value, '__module__', '')}.{value.__qualname__}"
+            return f"{_LOAD_NUMBER.sub(r'\\1', getattr(value, '__module__', '') or '')}.{value.__qualname__}"
         # Unknown objects never equal another object (no false folding); they are
         # numbered by first appearance so the output stays deterministic.
         if id(value) not in self._opaque:
