@@ -67,7 +67,8 @@ class Signatures:
         if isinstance(value, mx.Dtype):
             return str(value)
         if callable(value) and hasattr(value, "__qualname__"):
-            return f"{_LOAD_NUMBER.sub(r'\\1', getattr(value, '__module__', '') or '')}.{value.__qualname__}"
+            owner = _LOAD_NUMBER.sub(r"\1", getattr(value, "__module__", "") or "")
+            return f"{owner}.{value.__qualname__}"
         # Unknown objects never equal another object (no false folding); they are
         # numbered by first appearance so the output stays deterministic.
         if id(value) not in self._opaque:
