@@ -143,8 +143,17 @@ def graph(
             check_options(**options)
         except ValueError as e:
             raise InputSpecError(str(e)) from None
+        from .pipeline import input_paths_of
+        from .trace import TraceFailed
+
         _check_output_early(output, model, weights)
-        traced = trace_target(model, inputs, args, dtype, weights=weights, strict=strict)
+        try:
+            traced = trace_target(model, inputs, args, dtype, weights=weights, strict=strict)
+        except TraceFailed as failed:  # draw how far it got, the failing call marked; exit 4
+            diagram = build_diagram(failed.graph, depth=depth, fold=fold, title=title, **options)
+            write_atomic(output, diagram_bytes(diagram, fmt, style), protect=input_paths_of(model, weights))
+            typer.echo(f"wrote {output} (partial trace: the failing call is marked)", err=True)
+            raise
         diagram = build_diagram(traced.graph, depth=depth, expand=tuple(expand or ()), fold=fold,
                                 title=title, **options)
         write_atomic(output, diagram_bytes(diagram, fmt, style), protect=traced.input_paths)
@@ -505,10 +514,22 @@ def build(
             if not inputs:
                 raise InputSpecError(f"{model} is a model: give --input so it can be traced "
                                      f"(or rebuild from an archived .json)")
+            from .pipeline import input_paths_of
+            from .trace import TraceFailed
+
             mx.random.seed(REPORT_SEED)
             _check_output_early(output, model, weights)
-            traced = trace_target(model, inputs, args, dtype, weights=weights, strict=strict,
-                                  hash_weights=True)
+            try:
+                traced = trace_target(model, inputs, args, dtype, weights=weights, strict=strict,
+                                      hash_weights=True)
+            except TraceFailed as failed:  # a report whose first page explains the failure; exit 4
+                if output is not None:
+                    partial = [s for s in sections if s not in ("weights",)]
+                    build_report(failed.graph, output, sections=partial, date=date, title=title,
+                                 depth=depth, protect=input_paths_of(model, weights))
+                    typer.echo(f"wrote {output} (partial trace: its first page explains the failure)",
+                               err=True)
+                raise
             graph, protect = traced.graph, traced.input_paths
             device = mx.default_device()
             graph.meta["device"] = (f"{str(device.type).rsplit('.', 1)[-1]} "

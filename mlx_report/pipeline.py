@@ -12,7 +12,7 @@ from .checkpoint import load_into, read_checkpoint, sha256_file
 from .graph import ModelGraph
 from .inputs import parse_dtype, parse_input_specs, make_inputs
 from .loading import LoadedModel, cast_floating, load_model, parse_model_arg, split_target
-from .trace import trace
+from .trace import TraceFailed, trace
 
 
 @dataclass
@@ -59,8 +59,7 @@ def trace_target(target: str, input_texts: list[str], arg_texts: list[str] | Non
     if cast_to is not None:
         cast_floating(loaded.model, cast_to)
     args, kw_inputs = make_inputs(specs)
-    graph = trace(loaded.model, *args, **kw_inputs)
-    graph.meta.update({
+    meta = {
         "source": loaded.source.name,
         "source_sha256": loaded.source_sha256,
         "factory": loaded.factory,
@@ -69,5 +68,11 @@ def trace_target(target: str, input_texts: list[str], arg_texts: list[str] | Non
         "mlx_version": mx.__version__,
         "python_version": platform.python_version(),
         **weights_meta,
-    })
+    }
+    try:
+        graph = trace(loaded.model, *args, **kw_inputs)
+    except TraceFailed as failed:  # the partial graph is reported too: give it its provenance
+        failed.graph.meta.update(meta)
+        raise
+    graph.meta.update(meta)
     return Traced(graph, loaded, input_paths)

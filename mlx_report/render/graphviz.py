@@ -464,7 +464,8 @@ def _highlight_attrs(kind: str, st: Style) -> dict[str, str]:
 
 
 def _highlight_legend(kinds: Sequence[str], st: Style) -> str:
-    cells = ["<TD>Compared with the other side:</TD>"]
+    lead = "Forward pass:" if set(kinds) == {"failed"} else "Compared with the other side:"
+    cells = [f"<TD>{lead}</TD>"]
     for kind in kinds:
         colour, fill, dash = st.highlight[kind]
         style = ' STYLE="dashed"' if dash == "dashed" else ""
@@ -486,6 +487,9 @@ def build_diagram(graph: ModelGraph, depth: int = DEFAULT_DEPTH, expand: Sequenc
     a legend names the kinds shown.
     """
     fields = tuple(fields)
+    failed = graph.meta.get("failed") or {}
+    if highlight is None and failed.get("node") in graph.graph:  # a partial trace: mark the failure
+        highlight = {graph.node(failed["node"])["path"]: "failed"}
     check_options(fields, heat, rankdir, edge_labels, style, highlight)
     st = get_style(style)
     keys = _call_kinds(graph, highlight) if highlight else None

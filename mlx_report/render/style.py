@@ -29,8 +29,10 @@ HIGHLIGHTS: dict[str, tuple[str, str | None, str]] = {
     "added": ("#1A7F37", "#DDF2E3", "solid"),
     "removed": ("#C62828", "#FBE2E2", "dashed"),
     "changed": ("#D98A00", None, "solid"),
+    "failed": ("#C62828", "#FBE2E2", "solid"),
 }
-HIGHLIGHT_TITLES = {"added": "added", "removed": "removed", "changed": "changed (or holds a change)"}
+HIGHLIGHT_TITLES = {"added": "added", "removed": "removed", "changed": "changed (or holds a change)",
+                    "failed": "raised here (partial trace)"}
 
 
 @dataclass(frozen=True)

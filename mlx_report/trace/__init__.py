@@ -50,10 +50,10 @@ def _trace(model: nn.Module, inputs: tuple, kw_inputs: dict, name: str | None) -
                              f"allows {sys.getrecursionlimit()} frames") from None
         tracer = e.tracer
         graph = _build_graph(tracer, model, name)
-        graph.meta["failed"] = {"node": e.node_id, "error": f"{type(e.original).__name__}: {e.original}"}
-        message = _failure_message(graph, e.node_id, e.original)
-        hint = _layout_hint(tracer, e.node_id, inputs)
-        raise TraceFailed(message + hint, graph, e.node_id, e.original) from e.original
+        message = _failure_message(graph, e.node_id, e.original) + _layout_hint(tracer, e.node_id, inputs)
+        graph.meta["failed"] = {"node": e.node_id, "error": f"{type(e.original).__name__}: {e.original}",
+                                "message": message}
+        raise TraceFailed(message, graph, e.node_id, e.original) from e.original
     return _build_graph(tracer, model, name)
 
 
