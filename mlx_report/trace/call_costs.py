@@ -18,7 +18,7 @@ from mlx.utils import tree_flatten, tree_unflatten
 from .costs import Cost, count_function
 from .provenance import Provenance
 from .signature import Signatures
-from .tracer import compile_disabled
+from .tracer import uncompiled
 
 
 def _is_activation(a: mx.array, prov: Provenance, params: set[int]) -> bool:
@@ -114,7 +114,7 @@ def count_calls(model: nn.Module, call_sites: dict[str, tuple[nn.Module, tuple, 
     failed: list[str] = []
     # Exporting re-runs forward code: BatchNorm in training mode would store traced
     # running statistics. placeholder_weights puts every parameter of the model back.
-    with compile_disabled(), placeholder_weights(model):
+    with uncompiled(), placeholder_weights(model):
         # Children before parents, so a call that cannot be exported can fall back
         # to the sum of its children.
         for node_id in reversed(list(call_sites)):

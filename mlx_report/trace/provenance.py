@@ -131,11 +131,18 @@ def named_arrays(tree: Any, prefix: str = "") -> Iterator[tuple[str, mx.array]]:
             yield from named_arrays(item, f"{prefix}.{key}" if prefix else str(key))
 
 
-def _wrap(fn: Callable, name: str, prov: Provenance) -> Callable:
+_ACTIVE: list[Provenance | None] = [None]   # the provenance of the trace in progress
+_WRAPPERS: list[tuple[Any, str, Any, Any]] = []   # (owner, name, original, wrapped), built once
+
+
+def _wrap(fn: Callable, name: str) -> Callable:
     is_view = name in _VIEW_OPS
     reads_value = name in _VALUE_READS
 
     def wrapper(*args, **kwargs):
+        prov = _ACTIVE[0]
+        if prov is None:
+            return fn(*args, **kwargs)
         if reads_value and prov.on_value_read is not None:  # of activations or of weights
             prov.on_value_read(name)
         recs = [r for a in iter_arrays((args, kwargs)) if (r := prov.get(a)) is not None]
@@ -156,29 +163,37 @@ def _wrap(fn: Callable, name: str, prov: Provenance) -> Callable:
     return wrapper
 
 
-@contextmanager
-def tracking(prov: Provenance) -> Iterator[Provenance]:
-    """Wrap MLX's functions and array operators so arrays inherit provenance."""
-    saved: list[tuple[Any, str, Any]] = []
-    try:
+def _wrappers() -> list[tuple[Any, str, Any, Any]]:
+    """Every MLX function and array operator with its wrapper (made on first use)."""
+    if not _WRAPPERS:
         for namespace in (mx, mx.fast):
             for name in dir(namespace):
                 if name.startswith("_") or name in _SKIP_FUNCTIONS:
                     continue
                 fn = getattr(namespace, name)
                 if callable(fn) and not isinstance(fn, type):
-                    saved.append((namespace, name, fn))
-                    setattr(namespace, name, _wrap(fn, name, prov))
+                    _WRAPPERS.append((namespace, name, fn, _wrap(fn, name)))
         for name, attr in list(vars(mx.array).items()):
             if name in _SKIP_METHODS and name not in _VALUE_READS:
                 continue
             if isinstance(attr, property):
-                saved.append((mx.array, name, attr))
-                setattr(mx.array, name, property(_wrap(attr.fget, name, prov)))
+                _WRAPPERS.append((mx.array, name, attr, property(_wrap(attr.fget, name))))
             elif callable(attr) and not isinstance(attr, type):
-                saved.append((mx.array, name, attr))
-                setattr(mx.array, name, _wrap(attr, name, prov))
+                _WRAPPERS.append((mx.array, name, attr, _wrap(attr, name)))
+    return _WRAPPERS
+
+
+@contextmanager
+def tracking(prov: Provenance) -> Iterator[Provenance]:
+    """Wrap MLX's functions and array operators so arrays inherit provenance."""
+    installed: list[tuple[Any, str, Any]] = []
+    try:
+        _ACTIVE[0] = prov
+        for owner, name, original, wrapped in _wrappers():
+            installed.append((owner, name, original))
+            setattr(owner, name, wrapped)
         yield prov
     finally:
-        for owner, name, original in reversed(saved):
+        _ACTIVE[0] = None
+        for owner, name, original in reversed(installed):
             setattr(owner, name, original)

@@ -63,37 +63,6 @@ def _config(module: nn.Module) -> str:
         return ""
 
 
-def compile_enabled() -> bool:
-    """Whether `mx.compile` is on: MLX has no getter, so watch a compiled probe.
-
-    A compiled function runs its Python body once per input signature; with
-    compilation disabled it runs on every call.
-    """
-    runs = []
-
-    def probe(x):
-        runs.append(1)
-        return x
-
-    compiled = mx.compile(probe)
-    x = mx.array(0)
-    compiled(x)
-    compiled(x)
-    return len(runs) == 1
-
-
-@contextmanager
-def compile_disabled() -> Iterator[None]:
-    """Disable `mx.compile` for the block and put back whatever state it had."""
-    was_enabled = compile_enabled()
-    mx.disable_compile()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            mx.enable_compile()
-
-
 _COMPILED_TYPE = type(nn.gelu)  # what mx.compile returns (mlx.core._gc_func)
 
 
@@ -107,8 +76,10 @@ def _python_function(compiled: Any) -> Callable | None:
 def uncompiled() -> Iterator[None]:
     """Make every `mx.compile`d function call its Python function directly.
 
-    With compilation disabled they compute the same thing, but a compiled wrapper
-    returns new array objects, which would cut provenance (dataflow edges, liveness).
+    They compute the same thing, but a compiled wrapper traces once and returns new
+    array objects, which would hide module calls and cut provenance (dataflow edges,
+    liveness). Bypassing the wrapper, rather than `mx.disable_compile()`, leaves the
+    user's compile state untouched (MLX has no getter for it).
     Patching the wrapper type reaches functions held anywhere: module globals,
     dicts, closures (nn.ReLU's lambda), partials. Restored afterwards.
     """
@@ -356,7 +327,7 @@ def run_trace(model: nn.Module, args: tuple, kwargs: dict) -> tuple[Tracer, Any]
     modes = _training_modes(model)
     out = None
     try:
-        with compile_disabled(), tracing_state(tracer):
+        with tracing_state(tracer):
             tracer.add_inputs(args, kwargs)
             try:
                 out = model(*args, **kwargs)
