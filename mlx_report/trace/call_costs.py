@@ -107,8 +107,14 @@ def placeholder_weights(model: nn.Module) -> Iterator[None]:
 def count_calls(model: nn.Module, call_sites: dict[str, tuple[nn.Module, tuple, dict]],
                 children: dict[str, list[str]],
                 prov: Provenance,
-                signatures: Signatures) -> tuple[dict[str, Cost], dict[str, Cost], list[str]]:
-    """Total and self cost of every call; also the calls whose export failed."""
+                signatures: Signatures,
+                delegates: set[str] = frozenset()) -> tuple[dict[str, Cost], dict[str, Cost], list[str]]:
+    """Total and self cost of every call; also the calls whose export failed.
+
+    A call in `delegates` ran no op on activations in its own code and returned only
+    arrays its children made: its total is its children's, without exporting it
+    (a model's root call would otherwise export the whole model once more).
+    """
     totals: dict[str, Cost] = {}
     cache: dict[Any, Cost | None] = {}
     failed: list[str] = []
@@ -119,6 +125,12 @@ def count_calls(model: nn.Module, call_sites: dict[str, tuple[nn.Module, tuple, 
         # to the sum of its children.
         for node_id in reversed(list(call_sites)):
             module, args, kwargs = call_sites[node_id]
+            if node_id in delegates and all(c in totals for c in children[node_id]):
+                inner = Cost()
+                for child in children[node_id]:
+                    inner = inner + totals[child]
+                totals[node_id] = inner
+                continue
             key = (signatures.digest(module), _describe_args((args, kwargs), prov))
             if key not in cache:
                 try:

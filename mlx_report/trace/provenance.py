@@ -69,6 +69,8 @@ class Provenance:
     records: dict[int, ArrayRecord] = field(default_factory=dict)
     clock: int = 0
     on_value_read: Callable[[str], None] | None = None
+    current: str | None = None                            # the innermost module call running
+    own_ops: dict[str, int] = field(default_factory=dict)  # call -> ops on activations in its own code
 
     def tick(self) -> int:
         self.clock += 1
@@ -150,6 +152,8 @@ def _wrap(fn: Callable, name: str) -> Callable:
             return fn(*args, **kwargs)
         out = fn(*args, **kwargs)
         prov.tick()
+        if prov.current is not None:
+            prov.own_ops[prov.current] = prov.own_ops.get(prov.current, 0) + 1
         tags = frozenset().union(*(r.tags for r in recs))
         for r in recs:
             prov.use(r)
@@ -166,7 +170,7 @@ def _wrap(fn: Callable, name: str) -> Callable:
 def _wrappers() -> list[tuple[Any, str, Any, Any]]:
     """Every MLX function and array operator with its wrapper (made on first use)."""
     if not _WRAPPERS:
-        for namespace in (mx, mx.fast):
+        for namespace in (mx, mx.fast, mx.linalg, mx.fft, mx.random):
             for name in dir(namespace):
                 if name.startswith("_") or name in _SKIP_FUNCTIONS:
                     continue

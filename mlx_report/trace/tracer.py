@@ -242,6 +242,7 @@ class Tracer:
                 self._add_edge(tag, node_id, a)
 
         self.stack.append((node_id, module))
+        self.prov.current = node_id
         try:
             out = original(module, *args, **kwargs)
         except BaseException as e:
@@ -251,12 +252,16 @@ class Tracer:
             raise
         finally:
             self.stack.pop()
+            self.prov.current = parent
 
         node = self.graph.nodes[node_id]
         node["end"] = self.prov.tick()
         node["complete"] = True
         returns_from: set[str] = set()
         seen: set[int] = set()
+        # Whether every returned array came from tracked ops or calls: with no op of its
+        # own besides, the call's cost is exactly its children's (no export needed).
+        node["delegates"] = self.prov.own_ops.get(node_id, 0) == 0
         for a in iter_arrays(out):
             node["output_shapes"].append(_shape(a))
             node["output_dtypes"].append(_dtype(a))
@@ -264,6 +269,8 @@ class Tracer:
                 seen.add(id(a))
                 node["output_bytes"] += a.nbytes
             rec = self.prov.get(a)
+            if rec is None:
+                node["delegates"] = False
             if rec is not None:
                 if rec.born < node["start"]:  # passed through unchanged: keep its producer
                     returns_from |= rec.tags
