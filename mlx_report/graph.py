@@ -7,11 +7,21 @@ renderer and exporter can read a graph, including one loaded back from JSON.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Container, Iterator
 
 import networkx as nx
 
 Shape = tuple[int, ...]
+
+
+def split_param_key(key: str, module_paths: Container[str]) -> tuple[str, str]:
+    """Split a parameter key into (module path, local name) at the longest module prefix."""
+    parts = key.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        prefix = ".".join(parts[:cut])
+        if prefix in module_paths:
+            return prefix, ".".join(parts[cut:])
+    return "", key
 
 
 def path_sort_key(path: str) -> tuple:

@@ -33,7 +33,7 @@ import numpy as np
 from mlx.utils import tree_flatten
 
 from ..errors import CheckpointError
-from ..graph import TensorInfo
+from ..graph import TensorInfo, split_param_key
 from .histograms import FineHistogram, HistogramBins, fine_histogram, merge_fine, share_bins
 
 DEFAULT_SAMPLE_THRESHOLD = 100_000_000   # total params above which tensors are sampled
@@ -168,16 +168,6 @@ class WeightReport:
 
 # -- sources ---------------------------------------------------------------------------------
 
-def _owner(key: str, modules: dict[str, nn.Module]) -> tuple[str, str]:
-    """Split a parameter key into (module path, local name) at the longest module prefix."""
-    parts = key.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        prefix = ".".join(parts[:cut])
-        if prefix in modules:
-            return prefix, ".".join(parts[cut:])
-    return "", key
-
-
 def tensor_sources(model: nn.Module, tensors: Sequence[TensorInfo]) -> list[TensorSource]:
     """Pair each TensorInfo with its array, owning layer type and dequantization spec."""
     modules = dict(model.named_modules())
@@ -187,7 +177,7 @@ def tensor_sources(model: nn.Module, tensors: Sequence[TensorInfo]) -> list[Tens
         arr = arrays.get(info.name)
         if not isinstance(arr, mx.array):
             continue
-        path, local = _owner(info.name, modules)
+        path, local = split_param_key(info.name, modules)
         owner = modules.get(path, model)
         quant = None
         if local == "weight" and "scales" in owner and hasattr(owner, "bits"):

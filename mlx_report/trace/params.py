@@ -11,23 +11,13 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten
 
-from ..graph import TensorInfo, path_sort_key
+from ..graph import TensorInfo, path_sort_key, split_param_key
 
 RUNNING_STATS = ("running_mean", "running_var")
 
 
 def _is_quantized(module: nn.Module) -> bool:
     return "scales" in module and hasattr(module, "bits")
-
-
-def _owner(key: str, modules: dict[str, nn.Module]) -> tuple[str, str]:
-    """Split a parameter key into (module path, local name) at the longest module prefix."""
-    parts = key.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        prefix = ".".join(parts[:cut])
-        if prefix in modules:
-            return prefix, ".".join(parts[cut:])
-    return "", key
 
 
 def collect_tensors(model: nn.Module) -> tuple[list[TensorInfo], dict[int, TensorInfo]]:
@@ -43,7 +33,7 @@ def collect_tensors(model: nn.Module) -> tuple[list[TensorInfo], dict[int, Tenso
         if id(arr) in by_id:
             by_id[id(arr)].aliases.append(key)
             continue
-        owner_path, local = _owner(key, modules)
+        owner_path, local = split_param_key(key, modules)
         owner = modules.get(owner_path, model)
         params, kind = arr.size, "weight"
         if _is_quantized(owner) and local == "weight":
