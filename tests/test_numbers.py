@@ -546,24 +546,9 @@ def test_reused_module_counted_once():
 
 
 def test_shared_submodule_under_two_parents_counted_once():
-    class Holder(nn.Module):
-        def __init__(self, shared):
-            super().__init__()
-            self.shared = shared
+    from tests.models.edge_cases import TwoHolders  # one Linear held by two parent modules
 
-        def __call__(self, x):
-            return self.shared(x)
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            shared = nn.Linear(8, 8)
-            self.a, self.b = Holder(shared), Holder(shared)
-
-        def __call__(self, x):
-            return self.b(self.a(x))
-
-    g = mlx_report.trace(Net(), mx.zeros((1, 8)))
+    g = mlx_report.trace(TwoHolders(), mx.zeros((1, 8)))
     assert g.totals.params == 8 * 8 + 8
     assert g.totals.macs == 2 * 64
     assert [call_by_path(g, p)["params"] for p in ("a", "b")] == [72, 72]

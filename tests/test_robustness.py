@@ -27,6 +27,8 @@ import pytest
 from mlx.utils import tree_flatten
 from typer.testing import CliRunner
 
+from tests.conftest import compile_enabled
+
 import mlx_report
 import mlx_report.output
 from mlx_report.cli import app
@@ -124,21 +126,6 @@ def _all_module_classes() -> list[type]:
             seen.append(cls)
             todo.extend(cls.__subclasses__())
     return seen
-
-
-def compile_enabled() -> bool:
-    """Whether mx.compile caches (MLX has no getter): a compiled body runs once, not twice."""
-    runs = []
-
-    @mx.compile
-    def probe(x):
-        runs.append(1)
-        return x + 1
-
-    x = mx.zeros((1,))
-    probe(x)
-    probe(x)
-    return len(runs) == 1
 
 
 class ModelState:

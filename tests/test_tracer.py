@@ -14,6 +14,7 @@ from mlx.utils import tree_flatten
 
 import mlx_report
 from mlx_report.trace import TraceFailed
+from tests.models.edge_cases import TwoHolders
 from tests.conftest import build_sample, compile_enabled, traced_sample
 from tests.models import edge_cases as ec
 
@@ -181,23 +182,6 @@ def test_shared_module_keeps_all_paths():
         assert d["path"] == "fc"
 
 
-class Holder(nn.Module):
-    def __init__(self, shared):
-        super().__init__()
-        self.shared = shared
-
-    def __call__(self, x):
-        return self.shared(x)
-
-
-class TwoHolders(nn.Module):
-    def __init__(self):
-        super().__init__()
-        shared = nn.Linear(8, 8)
-        self.a, self.b = Holder(shared), Holder(shared)
-
-    def __call__(self, x):
-        return self.b(self.a(x))
 
 
 def test_shared_module_called_under_each_parent_gets_that_path():

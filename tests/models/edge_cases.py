@@ -240,6 +240,29 @@ class FunctionalOps(nn.Module):
         return out.transpose(0, 2, 1, 3).reshape(B, L, D)
 
 
+class Holder(nn.Module):
+    """Calls the module it holds."""
+
+    def __init__(self, shared):
+        super().__init__()
+        self.shared = shared
+
+    def __call__(self, x):
+        return self.shared(x)
+
+
+class TwoHolders(nn.Module):
+    """One Linear held by two parent modules (shared, not reused by one parent)."""
+
+    def __init__(self):
+        super().__init__()
+        shared = nn.Linear(8, 8)
+        self.a, self.b = Holder(shared), Holder(shared)
+
+    def __call__(self, x):
+        return self.b(self.a(x))
+
+
 EDGE_CASES: dict[
     str, tuple[Callable[[], nn.Module], list[InputSpec], dict[str, InputSpec]]
 ] = {
