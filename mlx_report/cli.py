@@ -521,7 +521,7 @@ def build(
             _check_output_early(output, model, weights)
             try:
                 traced = trace_target(model, inputs, args, dtype, weights=weights, strict=strict,
-                                      hash_weights=True)
+                                      hash_weights=True, spread_init=not no_weights and weights is None)
             except TraceFailed as failed:  # a report whose first page explains the failure; exit 4
                 if output is not None:
                     partial = [s for s in sections if s not in ("weights",)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+from contextlib import nullcontext
 from pathlib import Path
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ import mlx.core as mx
 from .checkpoint import load_into, read_checkpoint, sha256_file
 from .graph import ModelGraph
 from .inputs import parse_dtype, parse_input_specs, make_inputs
+from .random_init import spread_random_init
 from .loading import LoadedModel, cast_floating, load_model, parse_model_arg, split_target
 from .trace import TraceFailed, trace
 
@@ -34,12 +36,18 @@ def input_paths_of(target: str, weights: str | Path | None = None) -> list[Path]
 
 def trace_target(target: str, input_texts: list[str], arg_texts: list[str] | None = None,
                  dtype: str | None = None, weights: str | Path | None = None,
-                 strict: bool = True, hash_weights: bool = False) -> Traced:
-    """Load the model named by `target` (and its weights), make inputs, trace one pass."""
+                 strict: bool = True, hash_weights: bool = False,
+                 spread_init: bool = False) -> Traced:
+    """Load the model named by `target` (and its weights), make inputs, trace one pass.
+
+    `spread_init` builds the model with its random draws spread over streams, for weight
+    statistics of the random initialisation (same values, generated in parallel).
+    """
     specs = parse_input_specs(input_texts)
     kwargs = dict(parse_model_arg(a) for a in (arg_texts or []))
     cast_to = parse_dtype(dtype) if dtype else None
-    loaded = load_model(target, kwargs)
+    with spread_random_init() if spread_init else nullcontext():
+        loaded = load_model(target, kwargs)
     input_paths = [loaded.source, *(loaded.weight_files or [])]
     weights_meta: dict = {"weights": "random initialisation"}
     if loaded.weight_files:

@@ -18,10 +18,12 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 import pytest
+from mlx.utils import tree_flatten
 from typer.testing import CliRunner
 
 from mlx_report.analysis import weights as weights_mod
 from mlx_report.analysis.weights import model_weight_stats
+from mlx_report.random_init import spread_random_init
 from mlx_report.cli import app
 from mlx_report.render.report import SECTIONS, build_report, report_html
 from mlx_report.trace import trace
@@ -175,6 +177,28 @@ def test_sampling_above_threshold_keeps_extremes_exact():
     assert again.tensors[1].mean == s["layers.0.weight"].mean  # fixed seed: same sample
     below = model_weight_stats(model, tensors)                  # default threshold: exact
     assert not below.sampled
+
+
+def test_random_init_spread_over_streams_draws_the_same_values():
+    """Streams only schedule the work: the draws depend on the keys, so the values match."""
+    def build():
+        mx.random.seed(7)
+        return nn.Sequential(nn.Embedding(50, 16), nn.Linear(16, 32), nn.Conv1d(4, 8, 3))
+
+    plain = dict(tree_flatten(build().parameters()))
+    originals = {n: getattr(mx.random, n) for n in ("uniform", "normal", "bernoulli")}
+    with spread_random_init():
+        assert mx.random.uniform is not originals["uniform"]
+        spread_model = build()
+        picked = mx.random.uniform(0, 1, [3], mx.float32, None, mx.cpu)  # positional stream kept
+    spread = dict(tree_flatten(spread_model.parameters()))
+    assert {n: getattr(mx.random, n) for n in originals} == originals  # patch undone
+    assert plain.keys() == spread.keys() and picked.shape == (3,)
+    for name in plain:
+        assert np.array_equal(np.array(plain[name]), np.array(spread[name])), name
+    tensors, _ = collect_tensors(spread_model)
+    by_name = {s.name: s for s in model_weight_stats(spread_model, tensors).tensors}
+    assert by_name["layers.1.weight"].min == float(np.array(plain["layers.1.weight"]).min())
 
 
 def test_histograms_share_bins_within_a_group():

@@ -504,6 +504,17 @@ def _progress(enabled: bool, total: int) -> tuple[Callable[[int, str], None], Ca
     return advance, bar.stop
 
 
+def _prefetch(sources: list[TensorSource], start: int) -> None:
+    """Start evaluating the next in-memory tensor, so that its stream works while we measure.
+
+    A random initialisation spread over streams (`random_init.spread_random_init`) is then
+    generated on two threads at once; otherwise this only moves the wait.
+    """
+    nxt = next((s for s in sources[start:] if s is not None), None)
+    if nxt is not None and nxt.file is None:
+        mx.async_eval(nxt.array)
+
+
 def weight_stats(sources: list[TensorSource], *, source: str = "random initialisation",
                  sample: bool | None = None, sample_threshold: int = DEFAULT_SAMPLE_THRESHOLD,
                  sample_size: int = DEFAULT_SAMPLE_SIZE, seed: int = DEFAULT_SEED,
@@ -520,12 +531,12 @@ def weight_stats(sources: list[TensorSource], *, source: str = "random initialis
     advance, close = _progress(progress, work)
     stats: list[WeightStats] = []
     fines: list[FineHistogram | None] = []
-    # Tensors in memory are evaluated whole, then reduced in chunks: keep one freed tensor
-    # buffer (and the chunk temporaries) for the next tensor of the same size instead of
-    # returning it to the OS and faulting fresh pages in again. Sources read from files
-    # only ever use one chunk buffer.
+    # Tensors in memory are evaluated whole, then reduced in chunks: keep two freed tensor
+    # buffers (the current and the prefetched one, plus the chunk temporaries) for the next
+    # tensors of the same size instead of returning them to the OS and faulting fresh pages
+    # in again. Sources read from files only ever use one chunk buffer.
     largest = max((s.array.nbytes for s in sources if s is not None and s.file is None), default=0)
-    previous_limit = mx.set_cache_limit(largest + 8 * CHUNK_BYTES)
+    previous_limit = mx.set_cache_limit(2 * largest + 8 * CHUNK_BYTES)
     reader = ChunkReader() if any(s is not None and s.file is not None for s in sources) else None
     try:
         for i in range(len(sources)):
@@ -533,6 +544,7 @@ def weight_stats(sources: list[TensorSource], *, source: str = "random initialis
             sources[i] = None  # type: ignore[call-overload]
             if src is None:
                 continue
+            _prefetch(sources, i + 1)
             figs, fine = _measure(src, sampled, sample_size, seed, reader, advance)
             stats.append(_stats(src, figs, outlier_k))
             fines.append(fine)
