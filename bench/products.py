@@ -15,7 +15,7 @@ from measure import MAIN_PY, ROOT, measure, run_child
 
 CLI = [MAIN_PY, "-m", "mlx_report"]
 
-# (label, command after `mlx-report`, output file name, target seconds, target peak RSS MB, runs factor)
+# (label, command after `mlx-report`, output file name, target seconds, target peak RSS MB)
 CASES = [
     ("Llama-2-7B diagram, default depth, SVG (trace included)",
      ["graph", "samples/llama.py", "--input", "1,128:int32", "-o"], "llama.svg", 2.0, None),
@@ -28,11 +28,10 @@ CASES = [
 
 def run(runs: int, log=print) -> dict:
     rows = []
-    log(f"products: {runs} fresh processes per row (1 for the 7B report), medians")
+    log(f"products: {runs} fresh processes per row, medians")
     with tempfile.TemporaryDirectory() as tmp:
         for label, args, out_name, target_s, target_mb in CASES:
-            n = 1 if "7B PDF" in label else runs
-            m = measure(CLI + args + [str(Path(tmp) / out_name)], n)
+            m = measure(CLI + args + [str(Path(tmp) / out_name)], runs)
             ok = m["wall_s"] <= target_s and (target_mb is None or m["peak_rss_mb"] <= target_mb)
             rows.append({"case": label, "target_s": target_s, "target_rss_mb": target_mb, "meets": ok, **m})
             log(f"  {label:52s} wall {m['wall_s']:6.2f} s (target {target_s:g} s)  "

@@ -177,7 +177,7 @@ def markdown(result: dict) -> list[str]:
               *core.markdown(result["core"], machine_line)]
     if result.get("products"):
         lines += ["", "### Products: diagram, reports, checkpoint stats", "",
-                  f"{machine_line}; fresh processes, medians of 3 (one run of the 7B report).", "",
+                  f"{machine_line}; fresh processes, medians of 3.", "",
                   *products.markdown(result["products"])]
     return lines
 
@@ -193,5 +193,8 @@ if __name__ == "__main__":
         md = markdown(json.loads((ROOT / "bench" / "results.json").read_text()))
         (ROOT / "bench" / "results.md").write_text("\n".join(md) + "\n")
         print("\n".join(md))
+    elif sys.argv[1:]:
+        sys.exit(__doc__.strip() if sys.argv[1:] in (["-h"], ["--help"])
+                 else f"unknown arguments {' '.join(sys.argv[1:])}; see `python bench/run.py --help`")
     else:
         main()

@@ -391,55 +391,6 @@ def version() -> None:
     typer.echo(f"mlx-report {__version__}, mlx {mx.__version__}, python {platform.python_version()}")
 
 
-REPORT_SEED = 0  # mx.random.seed before building the model: random-init reports rebuild identically
-
-
-def _is_archive_json(model: str) -> bool:
-    """An archived mlx-report JSON (export -o model.json, summary --format json) as MODEL."""
-    path = Path(model)
-    return path.suffix.lower() == ".json" and not path.name.endswith(".index.json")
-
-
-def _read_archive(path: Path):
-    """The ModelGraph of an archived JSON; MlxReportError with one line when it is not one."""
-    import json
-
-    from .export import graph_from_dict
-
-    try:
-        return graph_from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise MlxReportError(f"archive not found: {path}") from None
-    except OSError as e:
-        raise MlxReportError(f"{path.name}: cannot read ({e.strerror or e})") from None
-    except RecursionError:
-        raise MlxReportError(f"{path.name}: not an mlx-report JSON archive (nested too deeply)") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise MlxReportError(f"{path.name}: not an mlx-report JSON archive ({e})") from None
-
-
-def _read_weights_stats(path: Path, graph):
-    """A WeightReport written by `build --archive` (weights-stats.json) that fits `graph`."""
-    import json
-
-    from .analysis.weights import WeightReport
-
-    try:
-        report = WeightReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise MlxReportError(f"weight statistics not found: {path}") from None
-    except OSError as e:
-        raise MlxReportError(f"{path.name}: cannot read ({e.strerror or e})") from None
-    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
-        raise MlxReportError(f"{path.name}: not an mlx-report weight statistics file ({e})") from None
-    known = {t.name for t in graph.tensors}
-    unknown = [s.name for s in report.tensors if s.name not in known]
-    if unknown:
-        raise MlxReportError(f"{path.name} does not describe this model: {len(unknown)} tensor(s) "
-                             f"it has are not in the archive, e.g. {unknown[0]}")
-    return report
-
-
 @app.command()
 def build(
     model: str = typer.Argument(..., help="Model file (model.py[:NAME]), model directory, or an archived JSON (export -o model.json) to rebuild from."),
@@ -463,109 +414,15 @@ def build(
     debug: bool = DebugOpt,
 ) -> None:
     """Build the HTML or PDF report of MODEL (or of an archived JSON), or a whole release archive."""
+    from .build import BuildRequest
+    from .build import build as run_build
 
-    def action() -> None:
-        import gc
-        import platform
-
-        import mlx.core as mx
-
-        from .errors import InputSpecError
-        from .render.report import PDF_VARIANTS, SECTIONS, build_report, check_date, output_format
-
-        if output is None and archive is None:
-            raise InputSpecError("give -o report.pdf|report.html, --archive DIR, or both")
-        fmt = output_format(output) if output is not None else None  # wrong extension: fail now
-        if archive is not None:
-            from .archive import check_archive_dir
-
-            check_archive_dir(archive)
-        try:
-            check_date(date)
-        except ValueError as e:
-            raise InputSpecError(str(e)) from None
-        if pdf_variant is not None and (pdf_variant not in PDF_VARIANTS or (fmt != "pdf" and archive is None)):
-            raise InputSpecError(f"--pdf-variant {pdf_variant!r}: use {' or '.join(PDF_VARIANTS)} "
-                                 f"with a .pdf output or --archive")
-        dropped = {"weights": False, "diagram": no_diagram, "costs": no_costs, "table": no_table,
-                   "appendix": no_appendix}
-        sections = [s for s in SECTIONS if not dropped.get(s, False)]
-        rebuilt_from = None
-        if _is_archive_json(model):
-            given = [flag for flag, value in (("--input", inputs), ("--arg", args), ("--dtype", dtype),
-                                              ("--weights", weights)) if value]
-            if given:
-                raise InputSpecError(f"{', '.join(given)} cannot apply to an archived JSON: it is "
-                                     f"rebuilt as traced")
-            protect = [Path(model)] + ([weights_stats] if weights_stats else [])
-            if output is not None:
-                from .output import check_output
-
-                check_output(output, protect)
-            graph = _read_archive(Path(model))
-            stats = _read_weights_stats(weights_stats, graph) if weights_stats and not no_weights else None
-            rebuilt_from = Path(model).name
-        else:
-            from .pipeline import trace_target
-
-            if weights_stats is not None:
-                raise InputSpecError("--weights-stats applies to an archived JSON; a model's "
-                                     "statistics are computed from its weights")
-            if not inputs:
-                raise InputSpecError(f"{model} is a model: give --input so it can be traced "
-                                     f"(or rebuild from an archived .json)")
-            from .pipeline import input_paths_of
-            from .trace import TraceFailed
-
-            mx.random.seed(REPORT_SEED)
-            _check_output_early(output, model, weights)
-            try:
-                traced = trace_target(model, inputs, args, dtype, weights=weights, strict=strict,
-                                      hash_weights=True, spread_init=not no_weights and weights is None)
-            except TraceFailed as failed:  # a report whose first page explains the failure; exit 4
-                if output is not None:
-                    partial = [s for s in sections if s not in ("weights",)]
-                    build_report(failed.graph, output, sections=partial, date=date, title=title,
-                                 depth=depth, protect=input_paths_of(model, weights))
-                    typer.echo(f"wrote {output} (partial trace: its first page explains the failure)",
-                               err=True)
-                raise
-            graph, protect = traced.graph, traced.input_paths
-            device = mx.default_device()
-            graph.meta["device"] = (f"{str(device.type).rsplit('.', 1)[-1]} "
-                                    f"({platform.system()} {platform.machine()})")
-            random_init = graph.meta.get("weights", "random initialisation") == "random initialisation"
-            if random_init:
-                graph.meta["seed"] = REPORT_SEED
-            stats = None
-            if not no_weights:
-                from .analysis.weights import tensor_sources, weight_stats
-
-                sources = tensor_sources(traced.loaded.model, graph.tensors)
-                del traced  # the sources hold the only references: each tensor is freed once measured
-                gc.collect()  # the model sits in reference cycles: free it now, not at exit
-                label = (f"random initialisation (mx.random.seed({REPORT_SEED}))" if random_init
-                         else f"checkpoint {graph.meta.get('weights')}")
-                stats = weight_stats(sources, source=label, progress=sys.stderr.isatty())
-        if output is not None:
-            build_report(graph, output, weights=stats, sections=sections, date=date, title=title,
-                         depth=depth, pdf_variant=pdf_variant, protect=protect,
-                         rebuilt_from=rebuilt_from)
-            typer.echo(f"wrote {output}", err=True)
-        if archive is not None:
-            from .archive import archive_files, manifest, write_archive
-
-            files = archive_files(graph, stats, sections=sections, date=date, title=title,
-                                  depth=depth, pdf_variant=pdf_variant, rebuilt_from=rebuilt_from)
-            command = {"model": model, "inputs": list(inputs or []), "args": list(args or []),
-                       "dtype": dtype, "weights": str(weights) if weights else None,
-                       "strict": strict, "weights_stats": str(weights_stats) if weights_stats else None,
-                       "sections": sections, "depth": depth, "title": title,
-                       "pdf_variant": pdf_variant}
-            write_archive(archive, files, manifest(files, graph, command, date), protect=protect)
-            typer.echo(f"wrote {archive}/ ({len(files) + 1} files)", err=True)
-
-    _run(debug, action)
+    dropped = {name for name, flag in (("diagram", no_diagram), ("costs", no_costs),
+                                       ("table", no_table), ("appendix", no_appendix)) if flag}
+    request = BuildRequest(model, list(inputs or []), list(args or []), dtype, weights, strict,
+                           output, archive, weights_stats, no_weights, dropped, depth, date,
+                           title, pdf_variant)
+    _run(debug, lambda: run_build(request, say=lambda line: typer.echo(line, err=True)))
 
 
 def main() -> None:

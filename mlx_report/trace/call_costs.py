@@ -8,7 +8,7 @@ export counts exactly the work that depends on the inputs.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any, Callable, Iterator
 
 import mlx.core as mx
@@ -16,6 +16,7 @@ import mlx.nn as nn
 from mlx.utils import tree_flatten, tree_unflatten
 
 from .costs import Cost, count_function
+from .layer_rules import leaf_cost
 from .provenance import Provenance
 from .signature import Signatures
 from .tracer import uncompiled
@@ -118,9 +119,12 @@ def count_calls(model: nn.Module, call_sites: dict[str, tuple[nn.Module, tuple, 
     totals: dict[str, Cost] = {}
     cache: dict[Any, Cost | None] = {}
     failed: list[str] = []
+    is_activation = lambda a: prov.get(a) is not None  # noqa: E731
+    swapped = False
     # Exporting re-runs forward code: BatchNorm in training mode would store traced
     # running statistics. placeholder_weights puts every parameter of the model back.
-    with uncompiled(), placeholder_weights(model):
+    # Entered on the first export only: a model of ruled leaves needs neither.
+    with ExitStack() as exporting:
         # Children before parents, so a call that cannot be exported can fall back
         # to the sum of its children.
         for node_id in reversed(list(call_sites)):
@@ -131,8 +135,16 @@ def count_calls(model: nn.Module, call_sites: dict[str, tuple[nn.Module, tuple, 
                     inner = inner + totals[child]
                 totals[node_id] = inner
                 continue
+            ruled = None if children[node_id] else leaf_cost(module, args, kwargs, is_activation)
+            if ruled is not None:
+                totals[node_id] = ruled
+                continue
             key = (signatures.digest(module), _describe_args((args, kwargs), prov))
             if key not in cache:
+                if not swapped:
+                    exporting.enter_context(uncompiled())
+                    exporting.enter_context(placeholder_weights(model))
+                    swapped = True
                 try:
                     cache[key] = _call_total(module, args, kwargs, prov)
                 except Exception:  # data-dependent code (.item(), mx.eval) cannot be exported
