@@ -327,6 +327,20 @@ def test_build_report_api_writes_html(tiny: Path, tmp_path: Path):
     assert path.read_text().count("<section") == 2
 
 
+def test_readme_python_api_flow(tiny: Path, tmp_path: Path):
+    """The README's Python API block: trace, weight statistics, report, spread init."""
+    import mlx_report
+
+    with mlx_report.spread_random_init():
+        model = _load(tiny)
+    graph = mlx_report.trace(model, mx.zeros((1, 16, 16, 3)))
+    stats = mlx_report.weight_stats(model, graph.tensors)
+    assert {t.name for t in stats.tensors} == {t.name for t in graph.tensors}
+    path = mlx_report.build_report(graph, tmp_path / "api.html", weights=stats, date="2026-11-22")
+    text = path.read_text(encoding="utf-8")
+    assert "2026-11-22" in text and stats.tensors[0].name in text
+
+
 def test_pdf_bookmarks_follow_the_sections(tiny: Path):
     import weasyprint
 

@@ -1,7 +1,8 @@
 """Weight statistics, computed with MLX one tensor at a time (analysis: it evaluates arrays).
 
 Each tensor is evaluated, reduced to a few numbers and a histogram, and dropped, so
-memory stays bounded by the largest tensor; no values are copied into Python.
+memory stays bounded by the two largest tensors (the next one is evaluated while the
+current one is measured); no values are copied into Python.
 Definitions (stated in the report too):
 
 - mean, std (population, ddof=0), zero fraction and the histogram describe the finite
