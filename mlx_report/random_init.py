@@ -44,10 +44,21 @@ def _on_streams(fn: Callable[..., mx.array], streams: Iterator[mx.Stream]) -> Ca
     return draw
 
 
+_STREAMS: dict[str, list[mx.Stream]] = {}  # made once per device: each stream has a thread
+
+
+def _streams(n: int) -> list[mx.Stream]:
+    device = mx.default_device()
+    made = _STREAMS.setdefault(str(device), [])
+    while len(made) < n:
+        made.append(mx.new_stream(device))
+    return made[:n]
+
+
 @contextmanager
 def spread_random_init(n_streams: int = STREAMS) -> Iterator[None]:
-    """Put each `mx.random` draw made inside the block on one of `n_streams` new streams."""
-    streams = cycle([mx.new_stream(mx.default_device()) for _ in range(n_streams)])
+    """Put each `mx.random` draw made inside the block on one of `n_streams` extra streams."""
+    streams = cycle(_streams(n_streams))
     saved = {name: getattr(mx.random, name) for name in _DRAWS}
     for name, fn in saved.items():
         setattr(mx.random, name, _on_streams(fn, streams))
