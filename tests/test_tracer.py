@@ -182,6 +182,33 @@ def test_shared_module_keeps_all_paths():
         assert d["path"] == "fc"
 
 
+class Aliased(nn.Module):
+    """One Linear registered as `a` and `b`; called through each name, and from a loop."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(4, 4)
+        self.b = self.a
+        self.inner = nn.Module()
+        self.inner.c = nn.Linear(4, 4)
+        self.d = self.inner.c
+
+    def __call__(self, x):
+        y = self.a(self.b(x))            # b runs first, then a
+        y = self.b(
+            y
+        )                                # a call over several lines
+        for layer in [self.a]:           # no attribute at the call: the first name
+            y = layer(y)
+        return self.inner.c(self.d(y))   # a nested name: its last attribute decides
+
+
+def test_shared_module_takes_the_name_it_was_called_through():
+    g = mlx_report.trace(Aliased(), mx.zeros((1, 4)))
+    calls = [g.node(n) for n in g.calls() if g.node(n)["type"] == "Linear"]
+    assert [d["path"] for d in calls] == ["b", "a", "b", "a", "d", "inner.c"]
+    assert calls[0]["paths"] == ["a", "b"]
+    assert [d["call_index"] for d in calls[:4]] == [0, 1, 2, 3]
 
 
 def test_shared_module_called_under_each_parent_gets_that_path():

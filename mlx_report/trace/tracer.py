@@ -20,6 +20,7 @@ import networkx as nx
 from mlx.utils import tree_flatten, tree_unflatten
 
 from ..graph import path_sort_key
+from .call_site import called_attribute, user_frame
 from .provenance import Provenance, iter_arrays, named_arrays, tracking
 from .signature import Signatures
 
@@ -178,9 +179,19 @@ class Tracer:
             return (f"{parent_path}.{name}" if parent_path else name), []
         if parent_path is not None:
             prefix = parent_path + "." if parent_path else ""
-            for p in paths:
-                if p.startswith(prefix) and p != parent_path:
-                    return p, paths
+            under = [p for p in paths if p.startswith(prefix) and p != parent_path]
+            if len(under) > 1:  # registered twice under this parent: which name was called?
+                by_name: dict[str, str | None] = {}  # last attribute → path (None: ambiguous)
+                for p in under:
+                    last = p.rsplit(".", 1)[-1]
+                    by_name[last] = None if last in by_name else p
+                frame = user_frame(__file__)
+                names = {k for k, v in by_name.items() if v is not None}
+                name = called_attribute(frame, names) if frame is not None else None
+                if name is not None:
+                    return by_name[name], paths
+            if under:
+                return under[0], paths
         return paths[0], paths
 
     def add_inputs(self, args: tuple, kwargs: dict) -> None:
