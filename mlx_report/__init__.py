@@ -13,7 +13,7 @@ def __getattr__(name: str):
     if name == "build_report":
         from .render.report import build_report
         return build_report
-    if name == "weight_stats":
+    if name == "model_weight_stats":
         from .analysis.weights import model_weight_stats
         return model_weight_stats
     if name == "spread_random_init":
@@ -22,5 +22,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'mlx_report' has no attribute {name!r}")
 
 __version__ = "0.1.0"
-__all__ = ["ModelGraph", "ModelSummary", "build_report", "render_graph", "spread_random_init",
-           "summary", "trace", "weight_stats", "__version__"]
+__all__ = ["ModelGraph", "ModelSummary", "build_report", "model_weight_stats", "render_graph",
+           "spread_random_init", "summary", "trace", "__version__"]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import InputSpecError, MlxReportError
+from .export import is_archive_json, read_archive
 from .graph import ModelGraph
 
 REPORT_SEED = 0  # mx.random.seed before building the model: random-init reports rebuild identically
@@ -39,28 +40,6 @@ class BuildRequest:
     date: str | None = None
     title: str | None = None
     pdf_variant: str | None = None
-
-
-def is_archive_json(model: str) -> bool:
-    """An archived mlx-report JSON (export -o model.json, summary --format json) as MODEL."""
-    path = Path(model)
-    return path.suffix.lower() == ".json" and not path.name.endswith(".index.json")
-
-
-def read_archive(path: Path) -> ModelGraph:
-    """The ModelGraph of an archived JSON; MlxReportError with one line when it is not one."""
-    from .export import graph_from_dict
-
-    try:
-        return graph_from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise MlxReportError(f"archive not found: {path}") from None
-    except OSError as e:
-        raise MlxReportError(f"{path.name}: cannot read ({e.strerror or e})") from None
-    except RecursionError:
-        raise MlxReportError(f"{path.name}: not an mlx-report JSON archive (nested too deeply)") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise MlxReportError(f"{path.name}: not an mlx-report JSON archive ({e})") from None
 
 
 def read_weights_stats(path: Path, graph: ModelGraph):

@@ -419,9 +419,11 @@ def build(
 
     dropped = {name for name, flag in (("diagram", no_diagram), ("costs", no_costs),
                                        ("table", no_table), ("appendix", no_appendix)) if flag}
-    request = BuildRequest(model, list(inputs or []), list(args or []), dtype, weights, strict,
-                           output, archive, weights_stats, no_weights, dropped, depth, date,
-                           title, pdf_variant)
+    request = BuildRequest(model=model, inputs=list(inputs or []), args=list(args or []),
+                           dtype=dtype, weights=weights, strict=strict, output=output,
+                           archive=archive, weights_stats=weights_stats, no_weights=no_weights,
+                           dropped=dropped, depth=depth, date=date, title=title,
+                           pdf_variant=pdf_variant)
     _run(debug, lambda: run_build(request, say=lambda line: typer.echo(line, err=True)))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,8 +11,8 @@ from mlx.utils import tree_flatten
 from .analysis.drift import drift_between
 from .checkpoint import read_checkpoint
 from .diff import GraphDiff, diff_graphs, diff_tensors
-from .errors import InputSpecError, MlxReportError
-from .export import graph_from_dict
+from .errors import InputSpecError
+from .export import is_archive_json, read_archive
 from .graph import ModelGraph, TensorInfo
 from .model_dir import is_model_dir
 from .pipeline import trace_target
@@ -38,13 +37,9 @@ def load_side(spec: str, inputs: list[str], args: list[str] | None, dtype: str |
               weights: str | None, strict: bool = True) -> Side:
     """Read one side of a diff from whatever `spec` names."""
     path = Path(spec)
-    if path.suffix == ".json" and not path.name.endswith(".index.json"):
-        try:
-            return Side(path.name, graph := graph_from_dict(json.loads(path.read_text())), graph.tensors, None)
-        except FileNotFoundError:
-            raise MlxReportError(f"archive not found: {spec}") from None
-        except (ValueError, KeyError, TypeError) as e:
-            raise MlxReportError(f"{path.name}: not an mlx-report JSON archive ({e})") from None
+    if is_archive_json(spec):
+        graph = read_archive(path)
+        return Side(path.name, graph, graph.tensors, None)
     if path.suffix in CHECKPOINT_SUFFIXES or path.name.endswith(".index.json") or (
             path.is_dir() and not is_model_dir(path)):
         ckpt = read_checkpoint(path)

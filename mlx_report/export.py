@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
 
+from .errors import MlxReportError
 from .graph import ModelGraph, TensorInfo, Totals
 
 SCHEMA_VERSION = 1
@@ -110,6 +112,26 @@ def graph_from_dict(data: dict[str, Any]) -> ModelGraph:
         tensors=tensors, totals=Totals(**data["totals"]),
         uncounted_ops=dict(data["uncounted_ops"]), meta=dict(data.get("meta", {})),
     )
+
+
+def is_archive_json(model: str) -> bool:
+    """An archived mlx-report JSON (export -o model.json, summary --format json) as MODEL."""
+    path = Path(model)
+    return path.suffix.lower() == ".json" and not path.name.endswith(".index.json")
+
+
+def read_archive(path: Path) -> ModelGraph:
+    """The ModelGraph of an archived JSON; MlxReportError with one line when it is not one."""
+    try:
+        return graph_from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise MlxReportError(f"archive not found: {path}") from None
+    except OSError as e:
+        raise MlxReportError(f"{path.name}: cannot read ({e.strerror or e})") from None
+    except RecursionError:
+        raise MlxReportError(f"{path.name}: not an mlx-report JSON archive (nested too deeply)") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise MlxReportError(f"{path.name}: not an mlx-report JSON archive ({e})") from None
 
 
 def _scalar(value: Any) -> Any:

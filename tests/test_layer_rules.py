@@ -6,6 +6,8 @@ import mlx.core as mx
 import mlx.nn as nn
 import pytest
 
+import mlx_report
+
 from mlx_report.trace.costs import count_function
 from mlx_report.trace.layer_rules import leaf_cost
 
@@ -61,3 +63,38 @@ def test_rules_only_take_the_stock_call_on_one_activation():
     assert leaf_cost(nn.Embedding(10, 4), (x,), {}, ALWAYS) is None    # float indices
     q = nn.QuantizedLinear(64, 32)
     assert leaf_cost(q, (mx.zeros((2, 64)),), {}, ALWAYS) is None       # no rule: exported
+
+
+COST_FIELDS = ("macs_total", "macs_self", "elementwise_flops_total", "elementwise_flops_self",
+               "uncounted")
+
+
+def _costs(graph):
+    return {n: tuple(graph.node(n)[f] for f in COST_FIELDS) for n in graph.calls()}
+
+
+@pytest.mark.parametrize("name", ["encoder", "gpt2", "llama_tiny", "vit_b16", "resnet18", "mlp"])
+def test_whole_samples_count_the_same_with_and_without_rules(name, monkeypatch):
+    """Every call's costs, ruled leaves or all exported: identical, model by model."""
+    from mlx_report.trace import call_costs
+    from tests.conftest import build_sample
+
+    model, x = build_sample(name)
+    ruled = mlx_report.trace(model, x)
+    monkeypatch.setattr(call_costs, "leaf_cost", lambda *a, **k: None)
+    exported_only = mlx_report.trace(model, x)
+    assert _costs(ruled) == _costs(exported_only)
+    assert ruled.totals.macs == exported_only.totals.macs > 0
+
+
+@pytest.mark.parametrize("name", ["reused_module", "tied_weights", "frozen", "quantized",
+                                  "kwargs_input", "functional_ops", "repeated_blocks"])
+def test_edge_cases_count_the_same_with_and_without_rules(name, monkeypatch):
+    from mlx_report.trace import call_costs
+    from tests.models.edge_cases import EDGE_CASES, make_inputs
+
+    model = EDGE_CASES[name][0]()
+    args, kwargs = make_inputs(name)
+    ruled = mlx_report.trace(model, *args, **kwargs)
+    monkeypatch.setattr(call_costs, "leaf_cost", lambda *a, **k: None)
+    assert _costs(ruled) == _costs(mlx_report.trace(model, *args, **kwargs))

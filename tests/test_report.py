@@ -201,6 +201,18 @@ def test_random_init_spread_over_streams_draws_the_same_values():
     assert by_name["layers.1.weight"].min == float(np.array(plain["layers.1.weight"]).min())
 
 
+def test_overlapping_spread_random_init_restores_mx_random():
+    """Two uses that exit out of order (two threads building models) still restore it."""
+    original = mx.random.normal
+    first, second = spread_random_init(), spread_random_init()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert mx.random.normal is not original      # the second use is still inside
+    second.__exit__(None, None, None)
+    assert mx.random.normal is original
+
+
 def test_histograms_share_bins_within_a_group():
     model = nn.Sequential(nn.Linear(16, 16), nn.Linear(16, 16))
     model.layers[0].weight = mx.array(np.linspace(-1, 1, 256, dtype=np.float32).reshape(16, 16))
@@ -334,7 +346,9 @@ def test_readme_python_api_flow(tiny: Path, tmp_path: Path):
     with mlx_report.spread_random_init():
         model = _load(tiny)
     graph = mlx_report.trace(model, mx.zeros((1, 16, 16, 3)))
-    stats = mlx_report.weight_stats(model, graph.tensors)
+    svg = mlx_report.render_graph(graph, tmp_path / "arch.svg", depth=2)
+    assert svg.read_text(encoding="utf-8").lstrip().startswith("<?xml")
+    stats = mlx_report.model_weight_stats(model, graph.tensors)
     assert {t.name for t in stats.tensors} == {t.name for t in graph.tensors}
     path = mlx_report.build_report(graph, tmp_path / "api.html", weights=stats, date="2026-11-22")
     text = path.read_text(encoding="utf-8")

@@ -2,6 +2,8 @@
 
 Each distinct call signature (module structure + argument shapes) is exported once
 with `mx.export_function`; identical calls (32 transformer blocks) reuse the count.
+Stock Linear and Embedding calls are counted from shapes instead (layer_rules.py), and
+calls that only delegate to their children are not exported.
 Arrays that do not depend on the model inputs are closed over as constants, so every
 export counts exactly the work that depends on the inputs.
 """
@@ -20,11 +22,6 @@ from .layer_rules import leaf_cost
 from .provenance import Provenance
 from .signature import Signatures
 from .tracer import uncompiled
-
-
-def _is_activation(a: mx.array, prov: Provenance, params: set[int]) -> bool:
-    """Arrays from the inputs, and any array we lost track of that is no parameter."""
-    return prov.get(a) is not None or id(a) not in params
 
 
 def _describe_args(tree: Any, prov: Provenance) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 import mlx.core as mx
 import mlx.nn as nn
 
-from .costs import Cost
+from .costs import Cost, primitive_cost
 
 
 def _floating(a: Any) -> bool:
@@ -23,19 +23,20 @@ def _floating(a: Any) -> bool:
 
 
 def _linear(module: nn.Module, x: mx.array) -> Cost | None:
-    """y = x @ W.T (+ b): M·K·N MACs over the batch M, plus one add per output with a bias."""
+    """y = x @ W.T (+ b): the AddMM (bias) or Matmul that `nn.Linear` runs, on (M, K) @ (K, N)."""
     w, b = module.get("weight"), module.get("bias")
     if not _floating(w) or w.ndim != 2 or not _floating(x) or x.ndim < 1 or x.dtype != w.dtype:
         return None
     out_dims, in_dims = w.shape
     if x.shape[-1] != in_dims:
         return None  # the call fails or broadcasts oddly: let the export decide
-    outputs = prod(x.shape[:-1]) * out_dims
-    if b is None:
-        return Cost(macs=outputs * in_dims)
-    if not _floating(b) or b.shape != (out_dims,) or b.dtype != w.dtype:
+    if b is not None and (not _floating(b) or b.shape != (out_dims,) or b.dtype != w.dtype):
         return None
-    return Cost(macs=outputs * in_dims, elementwise_flops=outputs)
+    rows = prod(x.shape[:-1])
+    cost = Cost()
+    primitive_cost("AddMM" if b is not None else "Matmul", [(rows, in_dims), (in_dims, out_dims)],
+                   [(rows, out_dims)], cost)
+    return cost
 
 
 def _embedding(module: nn.Module, x: mx.array) -> Cost | None:
