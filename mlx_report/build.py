@@ -10,9 +10,10 @@ import gc
 import json
 import platform
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ContextManager
 
 from .errors import InputSpecError, MlxReportError
 from .export import is_archive_json, read_archive
@@ -150,6 +151,15 @@ def _from_model(req: BuildRequest, sections: list[str], say: Callable[[str], Non
     return graph, weight_stats(sources, source=label, progress=sys.stderr.isatty()), protect
 
 
+def _status(message: str) -> ContextManager:
+    """A spinner with `message` on a terminal's stderr (the PDF of a 7B model takes ~10 s)."""
+    if not sys.stderr.isatty():
+        return nullcontext()
+    from rich.console import Console
+
+    return Console(stderr=True).status(message)
+
+
 def build(req: BuildRequest, say: Callable[[str], None] = print) -> None:
     """Write the report and/or the archive `req` asks for; `say` reports each file written."""
     from .render.report import build_report
@@ -162,15 +172,18 @@ def build(req: BuildRequest, say: Callable[[str], None] = print) -> None:
     else:
         graph, stats, protect = _from_model(req, sections, say)
     if req.output is not None:
-        build_report(graph, req.output, weights=stats, sections=sections, date=req.date,
-                     title=req.title, depth=req.depth, pdf_variant=req.pdf_variant,
-                     protect=protect, rebuilt_from=rebuilt_from)
+        with _status(f"writing {req.output.name}"):
+            build_report(graph, req.output, weights=stats, sections=sections, date=req.date,
+                         title=req.title, depth=req.depth, pdf_variant=req.pdf_variant,
+                         protect=protect, rebuilt_from=rebuilt_from)
         say(f"wrote {req.output}")
     if req.archive is not None:
         from .archive import archive_files, manifest, write_archive
 
-        files = archive_files(graph, stats, sections=sections, date=req.date, title=req.title,
-                              depth=req.depth, pdf_variant=req.pdf_variant, rebuilt_from=rebuilt_from)
+        with _status(f"writing the archive {req.archive.name}/"):
+            files = archive_files(graph, stats, sections=sections, date=req.date, title=req.title,
+                                  depth=req.depth, pdf_variant=req.pdf_variant,
+                                  rebuilt_from=rebuilt_from)
         command = {"model": req.model, "inputs": list(req.inputs), "args": list(req.args),
                    "dtype": req.dtype, "weights": str(req.weights) if req.weights else None,
                    "strict": req.strict,
