@@ -244,6 +244,7 @@ GOLDEN_CASES = {
     "deep_nesting-depth5-nofold": lambda: build_dot(trace_case("deep_nesting"), depth=5, fold=False),
     "repeated_blocks": lambda: build_dot(trace_case("repeated_blocks"), depth=2),
     "multi_io": lambda: build_dot(trace_case("multi_io")),
+    "tied_weights": lambda: build_dot(trace_case("tied_weights")),
     "resnet18-depth2": lambda: build_dot(traced_sample("resnet18")),
     "llama7b-depth2": lambda: build_dot(traced_sample("llama7b")),
     "vit_b16-depth3-heat": lambda: build_dot(traced_sample("vit_b16"), depth=3, heat="macs"),
@@ -260,6 +261,17 @@ def test_dot_golden(name):
         return
     assert path.exists(), f"missing golden file {path}; run with UPDATE_GOLDEN=1"
     assert actual == path.read_text(encoding="utf-8"), f"{path.name} differs (UPDATE_GOLDEN=1 rewrites it)"
+
+
+def test_boxes_add_up_to_the_total_with_tied_weights():
+    """A tied weight is counted in the first box that holds it, as in the table:
+    embed 100×32 = 3,200 + mix 32×32+32 = 1,056 = 4,256, and `out` shows "params shared"."""
+    graph = trace_case("tied_weights")
+    assert graph.totals.params == 100 * 32 + 32 * 32 + 32
+    boxes = {line.split(" ", 1)[0].strip(): line for line in build_dot(graph).splitlines()
+             if "<B>" in line and "[label" in line}
+    assert "3.20 K params" in boxes["c1"] and "1.06 K params" in boxes["c2"]
+    assert "params shared" in boxes["c3"] and "3.20 K params" not in boxes["c3"]
 
 
 # -- SVG for embedding ----------------------------------------------------------------------

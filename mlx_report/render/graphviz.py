@@ -180,10 +180,15 @@ def _e(text: Any) -> str:
 # -- figures and heat ------------------------------------------------------------------------
 
 def _figures(graph: ModelGraph, node: VisibleNode) -> dict[str, int]:
-    """Params, MACs and output bytes of a drawn node, summed over a fold's members."""
+    """Params, MACs and output bytes of a drawn node, summed over a fold's members.
+
+    Params are counted as in the table: an array shared with an earlier call (a tied
+    weight) belongs to that call, so the boxes add up to the model's total.
+    """
     calls = [graph.node(c) for c in node.calls]
     return {
-        "params": 0 if node.call_number > 1 else sum(d.get("params", 0) for d in calls),
+        "params": 0 if node.call_number > 1 else sum(d.get("params_counted", d.get("params", 0))
+                                                     for d in calls),
         "macs": sum(d.get("macs_total", 0) for d in calls),
         "memory": sum(d.get("output_bytes", 0) for d in calls),
     }
@@ -283,8 +288,8 @@ def _figure_row(figs: dict[str, int], fields: Sequence[str], node: VisibleNode,
     bits = []
     if "params" in fields and figs["params"]:
         bits.append(f"{_num(figs['params'])} params")
-    elif "params" in fields and node.call_number > 1 and graph.node(node.id).get("params"):
-        bits.append("params shared")
+    elif "params" in fields and graph.node(node.id).get("params"):
+        bits.append("params shared")  # a later call of a module, or a tied weight
     if "macs" in fields and figs["macs"]:
         bits.append(f"{_num(figs['macs'])} MACs")
     return " · ".join(bits)

@@ -70,10 +70,13 @@ def _fit(text: str, width: int) -> str:
 
 
 def text_table(headers: list[str], rows: list[list[Cell]], caps: list[int]) -> TextTable:
-    """Columns padded to their widest cell (at most `caps[i]` characters, cut on the left)."""
-    widths = [min(cap, max([len(h)] + [len(r[i].text) for r in rows]))
-              for i, (h, cap) in enumerate(zip(headers, caps))]
+    """Columns padded to their widest cell; text cells longer than `caps[i]` are cut on the
+    left. Numbers and headers are never cut: a clipped figure would read as another number."""
     right = [bool(rows) and "num" in rows[0][i].cls for i in range(len(headers))]
+    widths = []
+    for i, (h, cap) in enumerate(zip(headers, caps)):
+        widest = max([0] + [len(r[i].text) for r in rows])
+        widths.append(max(len(h), widest if right[i] else min(cap, widest)))
 
     def line(cells: list[str]) -> str:
         parts = [(_fit(c, w).rjust(w) if r else _fit(c, w).ljust(w))
@@ -147,6 +150,16 @@ def title_facts(graph: ModelGraph, weights: WeightReport | None, version: str,
 
 # -- key figures -------------------------------------------------------------------------------
 
+def _storage_note(graph: ModelGraph) -> str:
+    """How the parameter bytes are stored: dtypes, largest share first; packed when quantized."""
+    by_dtype: dict[str, int] = {}
+    for t in graph.tensors:
+        by_dtype[t.dtype] = by_dtype.get(t.dtype, 0) + t.nbytes
+    dtypes = ", ".join(d for d, _ in sorted(by_dtype.items(), key=lambda kv: (-kv[1], kv[0])))
+    quantized = any(t.kind == "quant_aux" for t in graph.tensors)
+    return f"as stored: {dtypes or 'no parameters'}" + (" (quantized weights packed)" if quantized else "")
+
+
 def key_figures(graph: ModelGraph) -> list[Figure]:
     """The numbers at a glance, each with its exact value."""
     t = graph.totals
@@ -161,7 +174,7 @@ def key_figures(graph: ModelGraph) -> list[Figure]:
                [f"FLOPs {_both(t.flops)} = 2 × MACs",
                 f"elementwise FLOPs (apart) {_both(t.elementwise_flops)}"]),
         Figure("Parameter memory", fmt_bytes(t.param_bytes), f"{fmt_int(t.param_bytes)} bytes",
-               ["real storage (quantized weights packed)"]),
+               [_storage_note(graph)]),
         Figure("Activation memory", fmt_bytes(t.activation_bytes),
                f"{fmt_int(t.activation_bytes)} bytes",
                ["sum of leaf-call outputs",
