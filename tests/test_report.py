@@ -376,3 +376,14 @@ def test_archival_pdf_carries_the_json(tiny: Path, tmp_path: Path):
 
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["totals"]["params"] == TOTAL_PARAMS and "weight_statistics" in data
+
+
+def test_pdf_text_tables_cut_names_but_never_numbers_or_headers():
+    """A clipped figure would read as another number: 850,000,871,424 must stay whole."""
+    from mlx_report.render.report_data import Cell, num_cell, text_table
+
+    rows = [[Cell("layers.0.self_attn.q_proj.weight"), num_cell(850_000_871_424), Cell("✓")]]
+    table = text_table(["Tensor", "MACs", "Trainable"], rows, caps=[12, 8, 3])
+    assert "850,000,871,424" in table.lines[0]
+    assert "…" in table.lines[0] and "q_proj" not in table.lines[0]   # names are cut on the left
+    assert table.header.split() == ["Tensor", "MACs", "Trainable"]
