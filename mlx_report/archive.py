@@ -27,9 +27,16 @@ SVG_DEPTH = 2  # as `mlx-report graph`
 
 
 def check_archive_dir(directory: Path) -> Path:
-    """Refuse early a path that is a file or cannot be written; it is created later if missing."""
+    """Refuse early a path that is a file, a directory of other files, or cannot be written.
+
+    A missing directory (and its parents) is created later; an earlier archive (it has a
+    manifest.json) is replaced file by file.
+    """
     if directory.exists() and not directory.is_dir():
         raise OutputError(f"archive path {directory} is a file: give a directory")
+    if directory.is_dir() and not (directory / MANIFEST).exists() and any(directory.iterdir()):
+        raise OutputError(f"archive directory {directory} already holds other files and no "
+                          f"{MANIFEST}: give a new directory, or an earlier archive to replace")
     probe = directory if directory.exists() else next(
         (p for p in directory.parents if p.exists()), Path("."))
     if not probe.is_dir() or not os.access(probe, os.W_OK):

@@ -272,6 +272,14 @@ def test_archive_twice_gives_identical_bytes(net: Path, tmp_path: Path):
     refused = invoke("build", net, "-i", "2,16", "--archive", a_file)
     assert refused.exit_code == 7 and "is a file" in refused.output
     assert invoke("build", net, "-i", "2,16").exit_code == 2   # neither -o nor --archive
+    # a directory of other files (a source folder) is refused; an earlier archive is replaced
+    crowded = tmp_path / "src"
+    crowded.mkdir()
+    (crowded / "model.py").write_text("# mine")
+    refused = invoke("build", net, "-i", "2,16", "--archive", crowded)
+    assert refused.exit_code == 7 and "already holds other files" in refused.output
+    assert sorted(p.name for p in crowded.iterdir()) == ["model.py"]
+    assert invoke("build", net, "-i", "2,16", "--archive", first).exit_code == 0
 
 
 # -- diff report ------------------------------------------------------------------------------

@@ -387,3 +387,11 @@ def test_pdf_text_tables_cut_names_but_never_numbers_or_headers():
     assert "850,000,871,424" in table.lines[0]
     assert "…" in table.lines[0] and "q_proj" not in table.lines[0]   # names are cut on the left
     assert table.header.split() == ["Tensor", "MACs", "Trainable"]
+
+
+def test_histogram_labels_keep_the_block_and_the_tensor():
+    from mlx_report.render.report_weights import short_name
+
+    assert short_name("layer4.layers.0.downsample.conv.weight", 32) == "layer4.….downsample.conv.weight"
+    assert short_name("fc.weight", 32) == "fc.weight"
+    assert len(short_name("x" * 50, 32)) == 32

@@ -331,6 +331,7 @@ def visible_graph(graph: ModelGraph, depth: int = 2, expand: tuple[str, ...] | l
         else:
             d -= 1
     if d < start:
-        notes.insert(0, f"depth lowered from {start} to {d} to stay within {budget} drawn nodes; "
+        asked = f"{start}" if start == depth else f"{depth:g} (calls go {deepest} levels deep)"
+        notes.insert(0, f"depth lowered from {asked} to {d} to stay within {budget} drawn nodes; "
                         f"use --expand PATH to open chosen blocks")
     return VisibleGraph(nodes=nodes, edges=builder.edges(), depth=d, notes=notes)

@@ -124,8 +124,9 @@ def diagram_section(graph: ModelGraph, depth: int | None = None) -> DiagramSecti
                         f"{shown}; identical consecutive blocks drawn once with ×N.")
     section.figures.append(overview)
     if shown < wanted:
-        section.notes.append(f"The full depth {wanted} does not fit one page; the overview is "
-                             f"drawn at depth {shown} and its blocks follow in detail.")
+        section.notes.append(f"At depth {wanted} the diagram is too large to read as one figure "
+                             f"(a page): the overview is drawn at depth {shown} and its blocks "
+                             f"follow in detail.")
     for i, n in enumerate(_detail_blocks(graph, shown, wanted)):
         d = graph.node(n)
         sub = block_graph(graph, n)

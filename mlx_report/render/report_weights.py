@@ -96,6 +96,21 @@ def tensor_section(tensors: Sequence[TensorInfo], report: WeightReport | None, *
                    totals=totals, grouping=grouping)
 
 
+
+def short_name(name: str, limit: int) -> str:
+    """`name` in at most `limit` characters: its first component, "…", and as many of its
+    last components as fit ("layer4.….downsample.conv.weight"), so the block stays readable."""
+    if len(name) <= limit:
+        return name
+    parts = name.split(".")
+    tail = parts[-1]
+    for part in reversed(parts[1:-1]):
+        if len(parts[0]) + 3 + len(part) + 1 + len(tail) > limit:
+            break
+        tail = f"{part}.{tail}"
+    short = f"{parts[0]}.….{tail}" if len(parts) > 1 else name
+    return short if len(short) <= limit else "…" + name[-(limit - 1):]
+
 def _distribution_groups(report: WeightReport) -> list[dict[str, Any]]:
     """Small multiples per group (layer type + parameter), in first-appearance order."""
     order: list[str] = []
@@ -118,7 +133,7 @@ def _distribution_groups(report: WeightReport) -> list[dict[str, Any]]:
         plots_ = []
         for s in tensors:
             note = f"constant {_g(s.min)}" if s.min == s.max else f"μ {_g(s.mean)}  σ {_g(s.std)}"
-            short = s.name if len(s.name) <= 32 else "…" + s.name[-31:]
+            short = short_name(s.name, 32)
             plots_.append({"name": short, "note": note, "flagged": bool(s.flags),
                            "svg": plots.histogram(s.hist_counts, bins.lo, bins.width, s.name,
                                                   flagged=bool(s.flags))})
