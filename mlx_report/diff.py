@@ -6,13 +6,15 @@ computed by `analysis.drift`. Nothing here calls MLX.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .analysis.drift import Drift
+from .analysis.drift import Drift, drift_order
 from .graph import ModelGraph, TensorInfo, Totals, path_sort_key
 
-FAIL_ON = ("params", "shapes", "any")
+FAIL_ON = ("params", "shapes", "values", "any")
+VALUES_CHANGED = "values changed"   # tensor status: same shape, dtype and size, other values
 
 
 @dataclass
@@ -36,11 +38,16 @@ class ModuleChange:
 
 @dataclass
 class TensorChange:
-    """A parameter tensor added, removed, reshaped, recast, or (with weights) drifted."""
+    """A parameter tensor added, removed, reshaped, recast, or (with weights) drifted.
+
+    With weights on both sides, a tensor of the same shape, dtype and size whose values
+    differ is "values changed" (what: ["values"]); a "changed" one whose values differ too
+    has "values" in `what`. "same" then means identical values.
+    """
 
     name: str
-    status: str                      # "added", "removed", "changed" or "same"
-    what: list[str]
+    status: str                      # "added", "removed", "changed", "values changed" or "same"
+    what: list[str]                  # "shape", "dtype", "params", "values"
     shape_a: tuple[int, ...] | None = None
     shape_b: tuple[int, ...] | None = None
     dtype_a: str | None = None
@@ -63,7 +70,13 @@ class GraphDiff:
     unchanged_modules: int = 0
 
     def matches(self, fail_on: str) -> bool:
-        """Whether a difference of kind `fail_on` (params | shapes | any) exists."""
+        """Whether a difference of kind `fail_on` (params | shapes | values | any) exists.
+
+        values: a tensor's values differ (known only where both sides carry weights, see
+        `values_compared`); any: any difference, value changes included.
+        """
+        if fail_on not in FAIL_ON:
+            raise ValueError(f"fail_on must be one of {', '.join(FAIL_ON)}, not {fail_on!r}")
         changes = [m.what for m in self.modules] + [t.what for t in self.tensors if t.status != "same"]
         kinds = {k for what in changes for k in what}
         added = any(m.status != "changed" for m in self.modules) or any(
@@ -72,20 +85,57 @@ class GraphDiff:
             return "params" in kinds or added
         if fail_on == "shapes":
             return "shape" in kinds or added
+        if fail_on == "values":
+            return "values" in kinds
         return bool(changes) or self._totals_differ()
+
+    @property
+    def values_compared(self) -> bool:
+        """Whether tensor values were compared (drift measured on at least one tensor)."""
+        return any(t.drift is not None for t in self.tensors)
+
+    def tensor_counts(self) -> dict[str, int]:
+        """Tensors by status (values_changed: status "values changed"), and how many had drift measured."""
+        counts = {s.replace(" ", "_"): sum(1 for t in self.tensors if t.status == s)
+                  for s in ("added", "removed", "changed", VALUES_CHANGED)}
+        counts["drift_measured"] = sum(1 for t in self.tensors if t.drift is not None)
+        return counts
+
+    def module_counts(self) -> dict[str, int]:
+        counts = {s: sum(1 for m in self.modules if m.status == s) for s in ("added", "removed", "changed")}
+        counts["unchanged"] = self.unchanged_modules
+        return counts
 
     def _totals_differ(self) -> bool:
         return self.totals_a is not None and self.totals_b is not None and self.totals_a != self.totals_b
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """Plain data for JSON; NaN and ±Inf drift figures become null (strict JSON has none)."""
+        return _finite({
             "a": self.label_a, "b": self.label_b,
             "totals_a": asdict(self.totals_a) if self.totals_a else None,
             "totals_b": asdict(self.totals_b) if self.totals_b else None,
             "unchanged_modules": self.unchanged_modules,
+            "summary": {
+                "modules": self.module_counts() if self.totals_a or self.totals_b else None,
+                "tensors": self.tensor_counts(),
+                "values_compared": self.values_compared,
+                "differs": {kind: self.matches(kind) for kind in FAIL_ON},
+            },
             "modules": [asdict(m) for m in self.modules],
             "tensors": [asdict(t) for t in self.tensors],
-        }
+        })
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every non-finite float replaced by None, recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _first_calls(graph: ModelGraph) -> dict[str, dict]:
@@ -131,18 +181,25 @@ def _module_change(path: str, a: dict | None, b: dict | None) -> ModuleChange | 
 
 def diff_tensors(a: list[TensorInfo], b: list[TensorInfo],
                  drift: dict[str, Drift] | None = None) -> list[TensorChange]:
-    """Tensors aligned by name; unchanged ones are kept only when they have drift figures."""
+    """Tensors aligned by name; unchanged ones are kept only when they have drift figures.
+
+    Largest drift first (`drift_order`), ties and tensors without drift by name. Where
+    drift was measured, values that differ make a tensor "values changed" (or add
+    "values" to a "changed" one's `what`).
+    """
     by_a, by_b = {t.name: t for t in a}, {t.name: t for t in b}
     out = []
     for name in sorted(set(by_a) | set(by_b)):
         ta, tb = by_a.get(name), by_b.get(name)
+        d = (drift or {}).get(name)
         if ta is None or tb is None:
             status, what = ("added" if ta is None else "removed"), []
         else:
             what = [k for k, differs in (("shape", ta.shape != tb.shape), ("dtype", ta.dtype != tb.dtype),
                                          ("params", ta.params != tb.params)) if differs]
-            status = "changed" if what else "same"
-        d = (drift or {}).get(name)
+            if d is not None and d.values_changed:
+                what.append("values")
+            status = "changed" if what and what != ["values"] else VALUES_CHANGED if what else "same"
         if status == "same" and d is None:
             continue
         out.append(TensorChange(
@@ -151,6 +208,7 @@ def diff_tensors(a: list[TensorInfo], b: list[TensorInfo],
             dtype_a=ta.dtype if ta else None, dtype_b=tb.dtype if tb else None,
             params_a=ta.params if ta else 0, params_b=tb.params if tb else 0, drift=d,
         ))
+    out.sort(key=lambda t: (drift_order(t.drift), t.name))
     return out
 
 

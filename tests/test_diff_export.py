@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -155,3 +156,141 @@ def test_diff_checkpoints_measures_drift(tmp_path: Path) -> None:
     assert w["mean_shift"] == pytest.approx(0.25, rel=1e-6)
     assert w["cosine"] == pytest.approx(34 / (30 ** 0.5 * 39 ** 0.5), rel=1e-6)
     assert tensors["new"]["status"] == "added"
+
+
+# -- value changes, labels, drift order and cosine ------------------------------------------------
+
+def _checkpoints(tmp_path: Path) -> None:
+    """a/b checkpoints (w: a with only w changed): w scaled by 1.1, n gets a NaN, z all zeros, tiny changed below float32
+    resolution of the squared difference (1e-30 -> 2e-30), same identical, c cast to float16."""
+    a = {"w": mx.arange(1, 9, dtype=mx.float32), "n": mx.array([1.0, 2.0, 3.0]), "z": mx.zeros((5,)),
+         "tiny": mx.array([1e-30, 1.0]), "same": mx.array([0.5, -0.5]), "c": mx.array([1.0, 2.0])}
+    b = dict(a, w=a["w"] * 1.1, n=mx.array([1.0, float("nan"), 3.0]), tiny=mx.array([2e-30, 1.0]),
+             c=a["c"].astype(mx.float16))
+    mx.save_safetensors(str(tmp_path / "a.safetensors"), a)
+    mx.save_safetensors(str(tmp_path / "b.safetensors"), b)
+    mx.save_safetensors(str(tmp_path / "a2.safetensors"), a)
+    mx.save_safetensors(str(tmp_path / "w.safetensors"), dict(a, w=a["w"] * 1.1))   # values only
+
+
+def test_value_changes_count_for_fail_on_any(tmp_path: Path) -> None:
+    from mlx_report.compare import compare, load_side
+
+    _checkpoints(tmp_path)
+    only_values = run_cli("diff", "a.safetensors", "w.safetensors", "--fail-on", "any", cwd=tmp_path)
+    assert only_values.returncode == 8, only_values.stderr      # was 0: values changed, nothing structural
+    assert "0 changed, 1 values changed, drift measured on 6" in only_values.stdout
+    r = run_cli("diff", "a.safetensors", "b.safetensors", "--fail-on", "any", "--format", "json", cwd=tmp_path)
+    assert r.returncode == 8, r.stderr
+    d = json.loads(r.stdout)
+    tensors = {t["name"]: t for t in d["tensors"]}
+    for name in ("w", "n", "tiny"):                               # tiny: drift 0 in float32, still changed
+        assert (tensors[name]["status"], tensors[name]["what"]) == ("values changed", ["values"]), name
+    assert tensors["tiny"]["drift"]["relative_l2"] == 0.0
+    assert (tensors["c"]["status"], tensors["c"]["what"]) == ("changed", ["dtype"])  # 1.0, 2.0 exact in f16
+    assert tensors["same"]["status"] == tensors["z"]["status"] == "same"
+    assert tensors["same"]["drift"]["identical"] is True and tensors["w"]["drift"]["identical"] is False
+    assert d["summary"]["tensors"] == {"added": 0, "removed": 0, "changed": 1, "values_changed": 3,
+                                       "drift_measured": 6}
+    assert d["summary"]["differs"] == {"params": False, "shapes": False, "values": True, "any": True}
+    assert run_cli("diff", "a.safetensors", "a2.safetensors", "--fail-on", "any", cwd=tmp_path).returncode == 0
+
+    result = compare(*(load_side(str(tmp_path / n), [], None, None, None) for n in ("a.safetensors", "b.safetensors")))
+    assert result.matches("values") and result.matches("any") and not result.matches("shapes")
+    same = compare(*(load_side(str(tmp_path / n), [], None, None, None) for n in ("a.safetensors", "a2.safetensors")))
+    assert not same.matches("values") and not same.matches("any")
+    no_drift = compare(*(load_side(str(tmp_path / n), [], None, None, None)
+                         for n in ("a.safetensors", "b.safetensors")), drift=False)
+    assert not no_drift.values_compared and not no_drift.matches("values")   # not compared: not claimed
+
+    from mlx_report.render.diff_text import render_diff_markdown, render_diff_text
+    from mlx_report.render.report_diff import diff_html
+
+    text = render_diff_text(result)
+    assert "Tensors: 0 added, 0 removed, 1 changed, 3 values changed, drift measured on 6" in text
+    assert "values changed" not in render_diff_text(no_drift)               # unknown, so not "0"
+    assert "| w | values changed |" in render_diff_markdown(result)
+    html = diff_html(result)
+    assert "Differences found" in html and "No difference" not in html
+    assert '<span class="mono">values</span> differs · <span class="mono">any</span> differs' in html
+    assert re.search(r'>w</td><td class="st-changed">values changed</td>', html)
+    assert '<span class="mono">values</span> not compared' in diff_html(no_drift)
+
+
+def test_same_named_archives_are_labelled_by_folder(tmp_path: Path) -> None:
+    from mlx_report.compare import compare, load_side
+    from mlx_report.render.diff_text import render_diff_text
+    from mlx_report.render.report_diff import diff_html
+
+    s = summary(resnet.build_model(depth=18), (1, 3, 32, 32), depth=1, verbose=0)
+    for folder in ("releases/v1", "releases/v2", "other/v1"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "model.json").write_text(s.to_json())
+    side = lambda p: load_side(str(tmp_path / p), [], None, None, None)
+    result = compare(side("releases/v1/model.json"), side("releases/v2/model.json"))
+    assert (result.label_a, result.label_b) == ("v1/model.json", "v2/model.json")
+    assert render_diff_text(result).startswith("A: v1/model.json\nB: v2/model.json\n")
+    html = diff_html(result, *(side(f"releases/v{i}/model.json").graph for i in (1, 2)))
+    assert '<h1 class="doc-title">v1/model.json → v2/model.json</h1>' in html
+    assert "Side A, v1/model.json (ResNet)" in html and "Side A</th><td>v1/model.json:" in html
+    # Same last folder: one more level; the same file twice keeps its plain name.
+    deeper = compare(side("releases/v1/model.json"), side("other/v1/model.json"))
+    assert (deeper.label_a, deeper.label_b) == ("releases/v1/model.json", "other/v1/model.json")
+    same = compare(side("releases/v1/model.json"), side("releases/v1/model.json"))
+    assert (same.label_a, same.label_b) == ("model.json", "model.json")
+    # Different names are left alone, as are checkpoints with different names.
+    (tmp_path / "releases/v1/other.json").write_text(s.to_json())
+    plain = compare(side("releases/v1/model.json"), side("releases/v1/other.json"))
+    assert (plain.label_a, plain.label_b) == ("model.json", "other.json")
+
+
+def test_cosine_undefined_for_non_finite_and_zero_norm() -> None:
+    import math
+
+    from mlx_report.analysis.drift import tensor_drift
+
+    x = mx.array([1.0, 2.0, 3.0])
+    nan = tensor_drift(x, mx.array([1.0, float("nan"), 3.0]))
+    assert math.isnan(nan.cosine) and math.isnan(nan.relative_l2) and not nan.identical   # was cosine 1.0
+    assert math.isnan(tensor_drift(mx.array([1.0, float("inf"), 3.0]), x).cosine)
+    both_nan = tensor_drift(mx.array([float("nan"), 1.0]), mx.array([float("nan"), 1.0]))
+    assert both_nan.identical and math.isnan(both_nan.cosine)
+    zeros = tensor_drift(mx.zeros((4,)), mx.zeros((4,)))
+    assert zeros.cosine is None and zeros.identical and zeros.relative_l2 == 0.0        # was cosine 1.0
+    grew = tensor_drift(mx.zeros((2,)), mx.array([1.0, 0.0]))
+    assert grew.cosine is None and grew.relative_l2 == math.inf and not grew.identical  # was cosine 0.0
+    assert tensor_drift(x, -x).cosine == pytest.approx(-1.0)
+    assert tensor_drift(x, x).cosine == pytest.approx(1.0) and tensor_drift(x, x).identical
+
+
+def test_drift_sorted_largest_first_everywhere(tmp_path: Path) -> None:
+    from mlx_report.compare import compare, load_side
+    from mlx_report.render.diff_text import render_diff_markdown, render_diff_text
+    from mlx_report.render.report_diff import diff_html
+
+    base = mx.arange(1, 9, dtype=mx.float32)
+    a = {"a_small": base, "b_big": base, "c_mid": base, "d_mid": base, "e_nan": base, "f_zero": mx.zeros((3,))}
+    b = {"a_small": base * 1.01, "b_big": base * 3, "c_mid": base * 1.5, "d_mid": base * 1.5,
+         "e_nan": mx.concatenate([base[:7], mx.array([float("nan")])]), "f_zero": mx.zeros((3,)),
+         "g_added": base}
+    mx.save_safetensors(str(tmp_path / "a.safetensors"), a)
+    mx.save_safetensors(str(tmp_path / "b.safetensors"), b)
+    result = compare(*(load_side(str(tmp_path / n), [], None, None, None) for n in ("a.safetensors", "b.safetensors")))
+    order = ["e_nan", "b_big", "c_mid", "d_mid", "a_small", "f_zero", "g_added"]  # NaN first, ties by name
+    assert [t.name for t in result.tensors] == order                             # was alphabetical
+    assert [t["name"] for t in result.to_dict()["tensors"]] == order
+    strict = json.loads(json.dumps(result.to_dict()), parse_constant=lambda c: pytest.fail(c))
+    assert strict["tensors"][0]["drift"]["relative_l2"] is None        # NaN → null, valid JSON
+    text = render_diff_text(result)
+    rows = [line.split()[0] for line in text.splitlines() if line.split()[:1] and line.split()[0] in order]
+    assert rows == order
+    md = [line.split("|")[1].strip() for line in render_diff_markdown(result).splitlines()
+          if line.startswith("| ") and line.split("|")[1].strip() in order]
+    assert md == order
+    zero_row = next(line for line in text.splitlines() if line.split()[:1] == ["f_zero"])
+    nan_row = next(line for line in text.splitlines() if line.split()[:1] == ["e_nan"])
+    assert zero_row.rstrip().endswith("—") and nan_row.rstrip().endswith("nan")  # both were 1.000000
+    html = diff_html(result)
+    drift = re.search(r'<section id="drift".*?</section>', html, re.S).group(0)
+    assert re.findall(r'<td class="path">([^<]+)</td>', drift) == order[:-1]
+    assert "Largest drift</th><td>e_nan: relative L2 nan, cosine nan" in html

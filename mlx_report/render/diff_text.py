@@ -8,6 +8,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from ..analysis.drift import Drift
 from ..diff import GraphDiff, ModuleChange, TensorChange
 from .format import fmt_int, fmt_shapes, fmt_si
 
@@ -28,14 +29,23 @@ def module_cells(m: ModuleChange) -> list[str]:
             _delta(m.macs_a, m.macs_b), ", ".join(m.what)]
 
 
+def fmt_cosine(d: Drift) -> str:
+    """"nan" when a side has non-finite values, "—" when a side has zero norm (undefined)."""
+    return "—" if d.cosine is None else f"{d.cosine:.6f}"
+
+
+def drift_cells(d: Drift) -> list[str]:
+    """Relative L2, Δ mean, Δ std, cosine."""
+    return [f"{d.relative_l2:.4g}", f"{d.mean_shift:+.3g}", f"{d.std_shift:+.3g}", fmt_cosine(d)]
+
+
 def tensor_cells(t: TensorChange) -> list[str]:
     shape = str(list(t.shape_a or t.shape_b or ())) if t.shape_a == t.shape_b or not (t.shape_a and t.shape_b) \
         else f"{list(t.shape_a)} → {list(t.shape_b)}"
     dtype = (t.dtype_a or t.dtype_b or "") if t.dtype_a == t.dtype_b or not (t.dtype_a and t.dtype_b) \
         else f"{t.dtype_a} → {t.dtype_b}"
     d = t.drift
-    drift = ["--"] * 4 if d is None else [f"{d.relative_l2:.4g}", f"{d.mean_shift:+.3g}",
-                                          f"{d.std_shift:+.3g}", f"{d.cosine:.6f}"]
+    drift = ["--"] * 4 if d is None else drift_cells(d)
     return [t.name, t.status, shape, dtype, _delta(t.params_a, t.params_b), *drift]
 
 
@@ -53,10 +63,11 @@ def summary_lines(diff: GraphDiff) -> list[str]:
     if ta or tb:
         lines.append(f"Modules: {counts['added']} added, {counts['removed']} removed, "
                      f"{counts['changed']} changed, {diff.unchanged_modules} unchanged")
-    tcounts = {s: sum(1 for t in diff.tensors if t.status == s) for s in ("added", "removed", "changed")}
-    drifted = sum(1 for t in diff.tensors if t.drift is not None)
-    lines.append(f"Tensors: {tcounts['added']} added, {tcounts['removed']} removed, {tcounts['changed']} changed"
-                 + (f", drift measured on {drifted}" if drifted else ""))
+    tc = diff.tensor_counts()
+    drifted = tc["drift_measured"]
+    # Value changes are known only where drift was measured: no "0 values changed" otherwise.
+    lines.append(f"Tensors: {tc['added']} added, {tc['removed']} removed, {tc['changed']} changed"
+                 + (f", {tc['values_changed']} values changed, drift measured on {drifted}" if drifted else ""))
     return lines
 
 

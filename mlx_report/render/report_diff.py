@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..diff import GraphDiff
+from ..analysis.drift import drift_order
+from ..diff import FAIL_ON, VALUES_CHANGED, GraphDiff
 from ..graph import ModelGraph
 from . import report_data as data
-from .diff_text import MODULE_HEADERS, TENSOR_HEADERS, module_cells, summary_lines, tensor_cells
+from .diff_text import MODULE_HEADERS, TENSOR_HEADERS, drift_cells, fmt_cosine, module_cells, summary_lines, \
+    tensor_cells
 from .format import fmt_int, fmt_si
 from .report import check_date, output_format, render_document, write_document
 from .report_data import Cell
@@ -112,8 +114,10 @@ def _cells(texts: list[str], headers: list[str]) -> list[Cell]:
     right = {h for h in headers if h.startswith(("Δ", "Rel", "Cos"))}
     out = []
     for h, t in zip(headers, texts):
+        # "values changed" shares the amber of "changed" (report.css has st-added/removed/changed).
+        status = "st-changed" if t == VALUES_CHANGED else f"st-{t}"
         cls = "num" if h in right else "path" if h in ("Module", "Tensor") else \
-            "shape" if "shape" in h.lower() else f"st-{t}" if h == "Status" else ""
+            "shape" if "shape" in h.lower() else status if h == "Status" else ""
         out.append(Cell(t, None, cls))
     return out
 
@@ -126,21 +130,27 @@ def _table(headers: list[str], widths: list[float], rows: list[list[Cell]], targ
     return table
 
 
+def _drifted(diff: GraphDiff) -> list:
+    """Tensors with drift figures, largest drift first (NaN first, ties by name)."""
+    return sorted((t for t in diff.tensors if t.drift is not None), key=lambda t: (drift_order(t.drift), t.name))
+
+
 def _drift_rows(diff: GraphDiff) -> list[list[Cell]]:
-    drifted = sorted((t for t in diff.tensors if t.drift is not None),
-                     key=lambda t: (-t.drift.relative_l2, t.name))
     rows = []
-    for t in drifted:
-        d = t.drift
+    for t in _drifted(diff):
         rows.append([Cell(t.name, None, "path"), Cell("×".join(map(str, t.shape_a or ())), None, "shape"),
-                     Cell(f"{d.relative_l2:.4g}", None, "num"), Cell(f"{d.mean_shift:+.3g}", None, "num"),
-                     Cell(f"{d.std_shift:+.3g}", None, "num"), Cell(f"{d.cosine:.6f}", None, "num")])
+                     *(Cell(text, None, "num") for text in drift_cells(t.drift))])
     return rows
 
 
-def _verdict(diff: GraphDiff) -> list[tuple[str, bool]]:
-    """What `--fail-on` would catch, for CI readers."""
-    return [(kind, diff.matches(kind)) for kind in ("params", "shapes", "any")]
+def _verdict(diff: GraphDiff) -> list[tuple[str, str, bool]]:
+    """What `--fail-on` would catch, for CI readers: (kind, "differs" | "same" | "not compared", hit)."""
+    out = []
+    for kind in FAIL_ON:
+        hit = diff.matches(kind)
+        state = "differs" if hit else "not compared" if kind == "values" and not diff.values_compared else "same"
+        out.append((kind, state, hit))
+    return out
 
 
 def _facts(diff: GraphDiff, graph_a: ModelGraph | None, graph_b: ModelGraph | None,
@@ -162,11 +172,11 @@ def _facts(diff: GraphDiff, graph_a: ModelGraph | None, graph_b: ModelGraph | No
         key, _, value = line.partition(": ")
         if key in ("Modules", "Tensors"):
             facts.append(data.Fact(key, value))
-    drifted = [t for t in diff.tensors if t.drift is not None]
+    drifted = _drifted(diff)
     if drifted:
-        top = max(drifted, key=lambda t: t.drift.relative_l2)
+        top = drifted[0]
         facts.append(data.Fact("Largest drift", f"{top.name}: relative L2 {top.drift.relative_l2:.4g}, "
-                                                f"cosine {top.drift.cosine:.6f}"))
+                                                f"cosine {fmt_cosine(top.drift)}"))
     facts.append(data.Fact("Versions", versions_text(version)))
     if date:
         facts.append(data.Fact("Date", date))
@@ -177,15 +187,20 @@ def _definitions() -> list[tuple[str, str]]:
     return [
         ("Alignment", "modules by path (the first call at each path), tensors by name."),
         ("Status", "added: only in B; removed: only in A; changed: in both, with a different "
-         "type, input or output shape, parameter count, MACs or output dtype (column Changed)."),
+         "type, input or output shape, parameter count, MACs or output dtype (column Changed); "
+         "values changed: a tensor of the same shape, dtype and size whose values differ (compared "
+         "only when both sides carry weights; a changed tensor whose values differ too lists values)."),
         ("Δ", "B − A. Δ Params and Δ MACs of a module cover its whole subtree."),
         ("Outlines", "in the diagrams, green: added; red, dashed: removed; amber: changed, or a "
          "box that holds a changed module not drawn at this depth."),
         ("Relative L2", "‖b − a‖ / ‖a‖ over the flattened tensor, in float32 with chunked sums."),
         ("Δ mean, Δ std", "mean(b) − mean(a) and std(b) − std(a), population std."),
-        ("Cosine", "cosine similarity of the flattened tensors (1 = same direction)."),
+        ("Cosine", "cosine similarity of the flattened tensors (1 = same direction); nan when "
+         "either side holds NaN or Inf, — when either side is all zeros (no direction)."),
+        ("Drift order", "largest relative L2 first (nan first: non-finite values), ties by name."),
         ("--fail-on", "params: a parameter count differs or a module/tensor was added or removed; "
-         "shapes: a shape differs or something was added or removed; any: any difference."),
+         "shapes: a shape differs or something was added or removed; values: a tensor's values "
+         "differ (needs weights on both sides); any: any difference, value changes included."),
     ]
 
 
@@ -216,7 +231,8 @@ def diff_html(diff: GraphDiff, graph_a: ModelGraph | None = None, graph_b: Model
     changed = [t for t in diff.tensors if t.status != "same"]
     sections.append("tensors")
     rows = [_cells(tensor_cells(t)[:5], TENSOR_HEADERS[:5]) for t in changed]
-    ctx["tensors"] = _table(TENSOR_HEADERS[:5], [40, 10, 26, 12, 12], rows, target, [56, 8, 40, 20, 14])
+    ctx["tensors"] = _table(TENSOR_HEADERS[:5], [40, 14, 24, 12, 10], rows, target, [56, 14, 40, 20, 14])
+    ctx["values_compared"] = diff.values_compared
     drift_rows = _drift_rows(diff)
     if drift_rows:
         sections.append("drift")
