@@ -107,6 +107,7 @@ def _from_model(req: BuildRequest, sections: list[str], say: Callable[[str], Non
     """(graph, weight statistics, files to protect) of a model: trace it, measure its weights."""
     import mlx.core as mx
 
+    from .loading import check_model_target
     from .output import check_output
     from .pipeline import input_paths_of, trace_target
     from .render.report import build_report
@@ -115,6 +116,7 @@ def _from_model(req: BuildRequest, sections: list[str], say: Callable[[str], Non
     if req.weights_stats is not None:
         raise InputSpecError("--weights-stats applies to an archived JSON; a model's "
                              "statistics are computed from its weights")
+    check_model_target(req.model)
     if not req.inputs:
         raise InputSpecError(f"{req.model} is a model: give --input so it can be traced "
                              f"(or rebuild from an archived .json)")

@@ -10,19 +10,58 @@ from typing import Callable, Optional
 
 import typer
 
-from .errors import MlxReportError
+from .cli_app import app, command
+from .errors import InputSpecError, MlxReportError, OutputError
 
-app = typer.Typer(
-    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-    help="See an MLX model: shapes, parameters, MACs and memory of one lazy forward pass.",
-)
-
-InputOpt = typer.Option(..., "--input", "-i", help="Example input: 1,3,224,224 | 1,128:int32 | name=1,128:int32 (repeat per input).")
-ArgOpt = typer.Option(None, "--arg", "-a", help="Factory/class argument key=value (Python literal), repeatable.")
-DtypeOpt = typer.Option(None, "--dtype", help="Cast the model's floating parameters: float32 | float16 | bfloat16.")
+InputOpt = typer.Option(..., "--input", "-i", metavar="<spec>", help="Example input: 1,3,224,224 | 1,128:int32 | name=1,128:int32 (repeat per input).")
+ArgOpt = typer.Option(None, "--arg", "-a", metavar="<key=value>", help="Factory/class argument key=value (Python literal), repeatable.")
+DtypeOpt = typer.Option(None, "--dtype", metavar="<dtype>", help="Cast the model's floating parameters: float32 | float16 | bfloat16 | float64 (float64 on the CPU only).")
 DebugOpt = typer.Option(False, "--debug", help="Show full tracebacks.")
 WeightsOpt = typer.Option(None, "--weights", "-w", help="Checkpoint: .safetensors, a sharded set (index JSON or directory) or .npz.")
 StrictOpt = typer.Option(True, "--strict/--no-strict", help="Whether a checkpoint that does not fit the model is fatal.")
+ModelArg = typer.Argument(..., metavar="MODEL", help="Model file, optionally with :NAME (model.py:build_model).")
+
+
+def _version_line() -> str:
+    import platform
+
+    import mlx.core as mx
+
+    from . import __version__
+
+    return f"mlx-report {__version__}, mlx {mx.__version__}, python {platform.python_version()}"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(_version_line())
+        raise typer.Exit()
+
+
+@app.callback()
+def _app(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="Print the versions of mlx-report, MLX and Python, and exit."),
+) -> None:
+    pass  # the app's options only: its help is Typer(help=...)
+
+
+def _output_format(fmt: Optional[Enum], output: Optional[Path], suffixes: dict[str, str]) -> str:
+    """The format to write: --format (default text), or with -o the output's extension.
+
+    An extension not in `suffixes` is an OutputError; a --format that contradicts the
+    extension is an InputSpecError.
+    """
+    if output is None:
+        return fmt.value if fmt is not None else "text"
+    by_suffix = suffixes.get(output.suffix.lower())
+    if by_suffix is None:
+        raise OutputError(f"cannot tell the format from {output.name!r}: end the output name "
+                          f"in {' '.join(suffixes)}")
+    if fmt is not None and fmt.value != by_suffix:
+        raise InputSpecError(f"--format {fmt.value} does not match {output.name}: "
+                             f"drop --format or change the extension")
+    return by_suffix
 
 
 class SummaryFormat(str, Enum):
@@ -30,6 +69,9 @@ class SummaryFormat(str, Enum):
     json = "json"
     markdown = "markdown"
     csv = "csv"
+
+
+SUMMARY_SUFFIXES = {".txt": "text", ".json": "json", ".md": "markdown", ".csv": "csv"}
 
 
 def _check_output_early(output: Optional[Path], model: str, weights: Optional[Path]) -> None:
@@ -56,19 +98,19 @@ def _run(debug: bool, action: Callable[[], int | None]) -> None:
     raise typer.Exit(code)
 
 
-@app.command()
+@command()
 def summary(
-    model: str = typer.Argument(..., help="Model file, optionally with :NAME (model.py:build_model)."),
+    model: str = ModelArg,
     inputs: list[str] = InputOpt,
     args: Optional[list[str]] = ArgOpt,
     dtype: Optional[str] = DtypeOpt,
     weights: Optional[Path] = WeightsOpt,
     strict: bool = StrictOpt,
     depth: int = typer.Option(3, "--depth", "-d", min=0, help="Deepest call level shown in the table."),
-    columns: Optional[str] = typer.Option(None, "--columns", help="Comma-separated: input_shape,output_shape,params,params_percent,macs,trainable,config,dtype."),
+    columns: Optional[str] = typer.Option(None, "--columns", metavar="<list>", help="Comma-separated columns, from: input_shape, output_shape, params, params_percent, macs, trainable, config, dtype."),
     fold: bool = typer.Option(True, "--fold/--no-fold", help="Fold identical consecutive blocks into one ×N row."),
-    fmt: SummaryFormat = typer.Option(SummaryFormat.text, "--format", "-f", help="Output format."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file instead of the terminal."),
+    fmt: Optional[SummaryFormat] = typer.Option(None, "--format", "-f", help="Output format (default: text; with -o, the extension's)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file: .txt, .json, .md or .csv (the format follows the extension)."),
     debug: bool = DebugOpt,
 ) -> None:
     """Print a torchinfo-style summary table of MODEL."""
@@ -78,26 +120,26 @@ def summary(
         from .pipeline import trace_target
         from .render.text import DEFAULT_COLUMNS, resolve_columns
         from .summary import ModelSummary
-        from .errors import InputSpecError
 
+        _check_output_early(output, model, weights)   # first: never a reason to touch the model file
+        chosen = _output_format(fmt, output, SUMMARY_SUFFIXES)
         try:
-            cols = resolve_columns(columns.split(",")) if columns else DEFAULT_COLUMNS
+            cols = resolve_columns([c.strip() for c in columns.split(",")]) if columns else DEFAULT_COLUMNS
         except ValueError as e:
             raise InputSpecError(f"--columns: {e}") from None
         from .trace import TraceFailed
 
         try:
-            _check_output_early(output, model, weights)
             traced = trace_target(model, inputs, args, dtype, weights=weights, strict=strict)
         except TraceFailed as failed:
-            if fmt is SummaryFormat.text and output is None:  # show how far it got
+            if chosen == "text" and output is None:  # show how far it got
                 sys.stdout.write(str(ModelSummary(failed.graph, depth=depth, columns=cols, fold=fold)))
             raise
         result = ModelSummary(traced.graph, depth=depth, columns=cols, fold=fold)
         text = {
-            SummaryFormat.text: str, SummaryFormat.json: ModelSummary.to_json,
-            SummaryFormat.markdown: ModelSummary.to_markdown, SummaryFormat.csv: ModelSummary.to_csv,
-        }[fmt](result)
+            "text": str, "json": ModelSummary.to_json,
+            "markdown": ModelSummary.to_markdown, "csv": ModelSummary.to_csv,
+        }[chosen](result)
         if output is None:
             sys.stdout.write(text)
         else:
@@ -107,9 +149,9 @@ def summary(
     _run(debug, action)
 
 
-@app.command()
+@command(short_help="Draw an architecture diagram of MODEL: SVG, PDF, PNG or DOT.")
 def graph(
-    model: str = typer.Argument(..., help="Model file, optionally with :NAME (model.py:build_model)."),
+    model: str = ModelArg,
     inputs: list[str] = InputOpt,
     args: Optional[list[str]] = ArgOpt,
     dtype: Optional[str] = DtypeOpt,
@@ -117,7 +159,7 @@ def graph(
     strict: bool = StrictOpt,
     output: Path = typer.Option(..., "--output", "-o", help="Diagram file: .svg, .pdf, .png or .dot."),
     depth: int = typer.Option(2, "--depth", "-d", min=0, help="Deepest call level drawn; deeper calls are drawn as their ancestor."),
-    expand: Optional[list[str]] = typer.Option(None, "--expand", "-e", help="Module path drawn in full detail, e.g. layers.0 (repeatable)."),
+    expand: Optional[list[str]] = typer.Option(None, "--expand", "-e", metavar="<path>", help="Module path drawn in full detail, e.g. layers.0 (repeatable)."),
     fields: str = typer.Option("type,shape,params,macs,config", "--fields", help="Comma-separated node fields: type,shape,params,macs,config."),
     style: str = typer.Option("paper", "--style", help="paper | slides."),
     heat: Optional[str] = typer.Option(None, "--heat", help="Shade nodes by cost: macs | params | memory."),
@@ -130,7 +172,6 @@ def graph(
     """Draw an architecture diagram of MODEL (Graphviz: SVG, PDF, PNG or DOT)."""
 
     def action() -> None:
-        from .errors import InputSpecError
         from .pipeline import trace_target
         from .render.graphviz import build_diagram, check_options, diagram_bytes, output_format
         from .output import write_atomic
@@ -139,10 +180,7 @@ def graph(
         names = tuple(f.strip() for f in fields.split(",") if f.strip())
         options = dict(fields=names, heat=heat, rankdir=rankdir.upper(), edge_labels=edge_labels,
                        style=style)
-        try:
-            check_options(**options)
-        except ValueError as e:
-            raise InputSpecError(str(e)) from None
+        _check_graph_options(check_options, options)
         from .pipeline import input_paths_of
         from .trace import TraceFailed
 
@@ -164,12 +202,28 @@ def graph(
     _run(debug, action)
 
 
+GRAPH_OPTION_FLAGS = {"fields": "--fields", "heat": "--heat", "rankdir": "--rankdir",
+                      "edge_labels": "--edge-labels", "style": "--style"}
+
+
+def _check_graph_options(check: Callable[..., None], options: dict) -> None:
+    """Check each `graph` option value alone, so the error names its flag, not the keyword."""
+    for key, flag in GRAPH_OPTION_FLAGS.items():
+        try:
+            check(**{key: options[key]})
+        except ValueError as e:
+            message = str(e)
+            if message.startswith(f"{key} "):  # "edge_labels must be ..."
+                raise InputSpecError(f"{flag} {message[len(key) + 1:]}") from None
+            raise InputSpecError(f"{flag}: {message}") from None
+
+
 EXPORT_FORMATS = (".json", ".graphml", ".gexf", ".md", ".tex", ".csv")
 
 
-@app.command()
+@command(short_help="Export the traced graph or the summary table to a file.")
 def export(
-    model: str = typer.Argument(..., help="Model file (model.py[:NAME]) or model directory."),
+    model: str = typer.Argument(..., metavar="MODEL", help="Model file (model.py[:NAME]) or model directory."),
     output: Path = typer.Option(..., "--output", "-o", help="Output file: .json .graphml .gexf .md .tex .csv"),
     inputs: list[str] = InputOpt,
     args: Optional[list[str]] = ArgOpt,
@@ -187,7 +241,6 @@ def export(
     def action() -> None:
         from . import export as ex
         from .analysis.table import build_table
-        from .errors import OutputError
         from .output import write_atomic
         from .pipeline import trace_target
         from .render import tabular
@@ -220,29 +273,31 @@ class DiffFormat(str, Enum):
     markdown = "markdown"
 
 
-class FailOn(str, Enum):
+class FailOn(str, Enum):  # diff.FAIL_ON
     params = "params"
     shapes = "shapes"
+    values = "values"
     any = "any"
 
 
 DIFF_FOUND_EXIT = 8
+DIFF_SUFFIXES = {".txt": "text", ".json": "json", ".md": "markdown", ".html": "html", ".pdf": "pdf"}
 
 
-@app.command()
+@command(short_help="Compare two models, archives or checkpoints.")
 def diff(
-    a: str = typer.Argument(..., help="Side A: an archived JSON, a model file/directory, or a checkpoint."),
-    b: str = typer.Argument(..., help="Side B: same kinds as A."),
-    inputs: Optional[list[str]] = typer.Option(None, "--input", "-i", help="Example input for model sides."),
+    a: str = typer.Argument(..., metavar="A", help="Side A: an archived JSON, a model file/directory, or a checkpoint."),
+    b: str = typer.Argument(..., metavar="B", help="Side B: same kinds as A."),
+    inputs: Optional[list[str]] = typer.Option(None, "--input", "-i", metavar="<spec>", help="Example input for model sides."),
     args: Optional[list[str]] = ArgOpt,
     dtype: Optional[str] = DtypeOpt,
     weights_a: Optional[str] = typer.Option(None, "--weights-a", help="Checkpoint for model A."),
     weights_b: Optional[str] = typer.Option(None, "--weights-b", help="Checkpoint for model B."),
     strict: bool = StrictOpt,
     drift: bool = typer.Option(True, "--drift/--no-drift", help="Per-tensor drift when both sides have weights."),
-    fmt: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="Output format."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file: .json, .md, .txt, or a report with both diagrams: .html, .pdf."),
-    fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help=f"Exit {DIFF_FOUND_EXIT} when params, shapes or anything differ (for CI)."),
+    fmt: Optional[DiffFormat] = typer.Option(None, "--format", "-f", help="Output format (default: text; with -o, the extension's)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file: .txt, .json, .md, or a report with both diagrams: .html, .pdf."),
+    fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help=f"Exit {DIFF_FOUND_EXIT} when params, shapes, tensor values or anything differ (for CI)."),
     title: Optional[str] = typer.Option(None, "--title", help="Title of an .html/.pdf diff report."),
     date: Optional[str] = typer.Option(None, "--date", help="YYYY-MM-DD printed in an .html/.pdf diff report; none by default."),
     debug: bool = DebugOpt,
@@ -257,11 +312,11 @@ def diff(
         from .pipeline import input_paths_of
 
         protect = input_paths_of(a, weights_a) + input_paths_of(b, weights_b)
-        report = output is not None and output.suffix.lower() in (".html", ".pdf")
         if output is not None:
             check_output(output, protect)
+        chosen = _output_format(fmt, output, DIFF_SUFFIXES)
+        report = chosen in ("html", "pdf")
         if report:
-            from .errors import InputSpecError
             from .render.report import check_date
 
             try:
@@ -282,13 +337,10 @@ def diff(
                               protect=protect)
             typer.echo(f"wrote {output}", err=True)
             return code
-        chosen = fmt
-        if output is not None and fmt is DiffFormat.text:
-            chosen = {".json": DiffFormat.json, ".md": DiffFormat.markdown}.get(output.suffix.lower(), fmt)
         text = {
-            DiffFormat.text: render_diff_text,
-            DiffFormat.json: lambda d: _json.dumps(d.to_dict(), indent=2) + "\n",
-            DiffFormat.markdown: render_diff_markdown,
+            "text": render_diff_text,
+            "json": lambda d: _json.dumps(d.to_dict(), indent=2) + "\n",
+            "markdown": render_diff_markdown,
         }[chosen](result)
         if output is None:
             sys.stdout.write(text)
@@ -320,9 +372,9 @@ def _checkpoint_paths(path: Path) -> list[Path]:
     return [path]
 
 
-@app.command()
+@command(short_help="Per-tensor statistics and histograms of a checkpoint.")
 def stats(
-    checkpoint: Path = typer.Argument(..., help="A .safetensors file, a sharded set (its index JSON or directory) or .npz."),
+    checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A .safetensors file, a sharded set (its index JSON or directory) or .npz."),
     fmt: Optional[StatsFormat] = typer.Option(None, "--format", "-f", help="text (default) | json | csv | markdown."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file: .html or .pdf (report), .json, .csv, .md, .txt."),
     exact: bool = typer.Option(False, "--exact", help="Read every element for every figure, however large the checkpoint (default: sample above 100 M parameters)."),
@@ -333,19 +385,10 @@ def stats(
     """Per-tensor statistics and histograms of a checkpoint, with no model."""
 
     def action() -> None:
-        from .errors import InputSpecError, OutputError
         from .output import check_output, write_atomic
 
-        chosen = fmt.value if fmt is not None else "text"
+        chosen = _output_format(fmt, output, STATS_SUFFIXES)
         if output is not None:
-            by_suffix = STATS_SUFFIXES.get(output.suffix.lower())
-            if by_suffix is None:
-                raise OutputError(f"cannot tell the format from {output.name!r}: end the output name "
-                                  f"in {' '.join(STATS_SUFFIXES)}")
-            if fmt is not None and fmt.value != by_suffix:
-                raise InputSpecError(f"--format {fmt.value} does not match {output.name}: "
-                                     f"drop --format or change the extension")
-            chosen = by_suffix
             check_output(output, _checkpoint_paths(checkpoint))
         if chosen in ("html", "pdf"):
             from .render.report import check_date
@@ -379,22 +422,16 @@ def stats(
     _run(debug, action)
 
 
-@app.command()
+@command()
 def version() -> None:
     """Print the versions of mlx-report, MLX and Python."""
-    import platform
-
-    import mlx.core as mx
-
-    from . import __version__
-
-    typer.echo(f"mlx-report {__version__}, mlx {mx.__version__}, python {platform.python_version()}")
+    typer.echo(_version_line())
 
 
-@app.command()
+@command(short_help="Build the HTML or PDF report of MODEL, or a release archive.")
 def build(
-    model: str = typer.Argument(..., help="Model file (model.py[:NAME]), model directory, or an archived JSON (export -o model.json) to rebuild from."),
-    inputs: Optional[list[str]] = typer.Option(None, "--input", "-i", help="Example input: 1,3,224,224 | 1,128:int32 | name=1,128:int32 (repeat per input); not with an archived JSON."),
+    model: str = typer.Argument(..., metavar="MODEL", help="Model file (model.py[:NAME]), model directory, or an archived JSON (export -o model.json) to rebuild from."),
+    inputs: Optional[list[str]] = typer.Option(None, "--input", "-i", metavar="<spec>", help="Example input: 1,3,224,224 | 1,128:int32 | name=1,128:int32 (repeat per input); not with an archived JSON."),
     args: Optional[list[str]] = ArgOpt,
     dtype: Optional[str] = DtypeOpt,
     weights: Optional[Path] = WeightsOpt,

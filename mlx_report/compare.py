@@ -14,6 +14,7 @@ from .diff import GraphDiff, diff_graphs, diff_tensors
 from .errors import InputSpecError
 from .export import is_archive_json, read_archive
 from .graph import ModelGraph, TensorInfo
+from .loading import check_model_target
 from .model_dir import is_model_dir
 from .pipeline import trace_target
 
@@ -46,6 +47,7 @@ def load_side(spec: str, inputs: list[str], args: list[str] | None, dtype: str |
         ckpt = read_checkpoint(path)
         named = ckpt.files[0] if len(ckpt.files) == 1 else ckpt.files[0].parent
         return Side(ckpt.label, None, _checkpoint_tensors(ckpt.arrays), ckpt.arrays, named)
+    check_model_target(spec)
     if not inputs:
         raise InputSpecError(f"{spec} is a model: give --input so it can be traced")
     traced = trace_target(spec, inputs, args, dtype, weights=weights, strict=strict)

@@ -47,7 +47,9 @@ DTYPE_ALIASES: dict[str, str] = {
 MAX_DIM = 2**31 - 1  # MLX shapes are int32
 ACCEPTED_FORMS = "1,3,224,224 | 1,128:int32 | name=1,128:int32"
 
-_SEPARATORS = re.compile(r"\s*[,xX]\s*|\s+")
+# ',' or blanks separate dimensions; 'x' only between two digits (1x3), so that a stray
+# letter ('1,3,x') is reported as a bad dimension, not as an empty one.
+_SEPARATORS = re.compile(r"\s*,\s*|(?<=[0-9])\s*[xX]\s*(?=[0-9])|\s+")
 _DIGITS = re.compile(r"[0-9]+")
 _BRACKETS = {"(": ")", "[": "]"}
 

@@ -106,7 +106,7 @@ def cast_floating(model: nn.Module, dtype: mx.Dtype) -> None:
     """Cast the floating-point parameters of ``model`` to ``dtype``; tied arrays stay tied."""
     if not mx.issubdtype(dtype, mx.floating):
         name = dtype_name(dtype)
-        raise InputSpecError(f"--dtype {name} is not a floating-point type (use float32, float16 or bfloat16)")
+        raise InputSpecError(f"--dtype {name} is not a floating-point type (use float32, float16, bfloat16 or float64)")
     cast: dict[int, mx.array] = {}
 
     def convert(x: Any) -> Any:
@@ -120,6 +120,12 @@ def cast_floating(model: nn.Module, dtype: mx.Dtype) -> None:
     model.update(tree_map(convert, params))
 
 
+def check_model_target(target: str) -> None:
+    """Refuse early (before asking for --input) a MODEL that is no model file or directory."""
+    if not is_model_dir(Path(target)):
+        _check_file(split_target(target)[0])
+
+
 def _check_file(path: Path) -> Path:
     """Absolute path of an existing ``.py`` file; ModelLoadError otherwise."""
     if path.is_dir():
@@ -127,7 +133,8 @@ def _check_file(path: Path) -> Path:
     if not path.exists():
         raise ModelLoadError(f"model file not found: {path}")
     if path.suffix != ".py":
-        raise ModelLoadError(f"model file must be a .py file: {path}")
+        raise ModelLoadError(f"{path} is not a model: MODEL is a .py file (model.py[:NAME]), a "
+                             f"model directory with config.json, or an archived .json")
     return path.resolve()
 
 

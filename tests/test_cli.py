@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -254,3 +256,114 @@ def test_refuses_to_overwrite_model_file(tmp_path):
     line = error_line(run("summary", str(path), "--input", "1,4", "-o", str(path)), 7)
     assert "refusing to overwrite input file" in line
     assert path.read_text() == before
+
+
+# --- summary -o: the format follows the extension ------------------------------------------
+
+@pytest.mark.parametrize("suffix, check", [
+    (".json", lambda text: json.loads(text)["totals"]["params"] == 669_706),
+    (".csv", lambda text: text.startswith("path,type,") and "classifier" in text),
+    (".md", lambda text: text.startswith("| Layer (type) |")),
+    (".txt", lambda text: "Total params: 669.71 K (669,706)" in text and not text.startswith("|")),
+])
+def test_summary_output_format_follows_extension(tmp_path, suffix, check):
+    target = tmp_path / f"s{suffix}"
+    result = run("summary", MLP, "--input", "2,784", "-o", str(target))
+    assert result.returncode == 0, result.stderr
+    assert check(target.read_text())
+
+
+def test_summary_output_unknown_extension_is_refused(tmp_path):
+    line = error_line(run("summary", MLP, "--input", "2,784", "-o", str(tmp_path / "s.xlsx")), 7)
+    assert line == "error: cannot tell the format from 's.xlsx': end the output name in .txt .json .md .csv"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_summary_format_contradicting_extension_is_refused(tmp_path):
+    line = error_line(run("summary", MLP, "--input", "2,784", "-f", "csv", "-o", str(tmp_path / "s.json")), 2)
+    assert line == "error: --format csv does not match s.json: drop --format or change the extension"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dtype_float64_is_accepted():
+    data = summary_json("--dtype", "float64")
+    assert data["totals"]["param_bytes"] == 8 * data["totals"]["params"]
+    assert {t["dtype"] for t in data["tensors"]} == {"float64"}
+
+
+# --- usage errors and help, as the installed command prints them ---------------------------
+
+def run_plain(*args: str) -> subprocess.CompletedProcess:
+    """`mlx-report ARGS` with COLUMNS unset (80 columns), as in a fresh terminal or a pipe."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    return subprocess.run([sys.executable, "-m", "mlx_report", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["summary", MLP], "error: missing option '--input' / '-i'; see 'mlx-report summary --help'"),
+    (["summary", MLP, "-i", "2,784", "--depth", "-1"], "error: invalid value for '--depth' / '-d'"),
+    (["summary", MLP, "-i", "2,784", "--bogus"], "error: no such option: --bogus"),
+    (["summary", MLP, "-i", "2,784", "-f", "xml"], "'xml' is not one of 'text', 'json', 'markdown', 'csv'"),
+    (["summary"], "error: missing argument 'MODEL'"),
+    (["sumary", MLP], "error: no such command 'sumary'. Did you mean 'summary'?"),
+])
+def test_usage_errors_are_one_line(args, expected):
+    result = run_plain(*args)
+    line = error_line(result, 2)
+    assert expected in line
+    assert result.stdout == ""
+    assert "Usage:" not in result.stderr and "╭" not in result.stderr
+
+
+def test_no_arguments_prints_help():
+    result = run_plain()
+    assert result.returncode == 2
+    assert result.stdout.startswith("Usage: mlx-report [OPTIONS] COMMAND [ARGS]...")
+    assert "summary" in result.stdout and "--version" in result.stdout
+
+
+COMMANDS = ["summary", "graph", "export", "diff", "stats", "version", "build"]
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_is_readable_at_80_columns(command):
+    result = run_plain(*([command] if command else []), "--help")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert text.startswith(f"Usage: mlx-report {command + ' ' if command else ''}[OPTIONS]")
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "…" not in text and "..." not in text.replace("COMMAND [ARGS]...", "")  # nothing cut
+    assert "<bool>" not in text and "list[" not in text            # no placeholder on flags
+    assert "{" not in text.splitlines()[0]                          # usage: MODEL, not {model}
+    assert "╭" not in text
+
+
+def test_help_shows_whole_choice_lists():
+    text = run_plain("summary", "--help").stdout
+    assert text.splitlines()[0] == "Usage: mlx-report summary [OPTIONS] MODEL"
+    words = re.findall(r"[a-z_]+", text)
+    for column in ("input_shape", "output_shape", "params", "params_percent", "macs", "trainable",
+                   "config", "dtype"):
+        assert column in words
+    assert "<text|json|markdown|csv>" in text
+    assert "float64" in text                                        # --dtype lists what it accepts
+    flags = [line for line in text.splitlines() if line.strip().startswith(("--debug", "--fold", "--help"))]
+    assert flags and all("<" not in line.split("  ")[1] for line in flags)
+
+
+def test_version_option_matches_version_command():
+    option, command = run_plain("--version"), run_plain("version")
+    assert option.returncode == command.returncode == 0
+    assert option.stdout == command.stdout
+    assert option.stdout.startswith("mlx-report ") and ", mlx " in option.stdout
+
+
+# --- build MODEL that is no model ------------------------------------------------------------
+
+def test_build_of_a_file_that_is_no_model(tmp_path):
+    notes = tmp_path / "notes.md"
+    notes.write_text("# not a model\n")
+    line = error_line(run("build", str(notes), "-o", str(tmp_path / "r.pdf")), 3)
+    assert "notes.md" in line and "--input" not in line
+    assert not (tmp_path / "r.pdf").exists()

@@ -26,6 +26,7 @@ from mlx_report.inputs import (
     [
         ("1,3,224,224", InputSpec((1, 3, 224, 224))),
         ("1,128:int32", InputSpec((1, 128), "int32")),
+        ("1x 3 X4", InputSpec((1, 3, 4))),
         ("name=1,128:int32", InputSpec((1, 128), "int32", "name")),
         ("(1,3,224,224)", InputSpec((1, 3, 224, 224))),
         ("[1, 3]", InputSpec((1, 3))),
@@ -86,6 +87,13 @@ def test_str_round_trip(shape, dtype, name):
         ("1,0", "dimension '0' is not a positive integer"),
         ("1,-3", "dimension '-3' is not a positive integer"),
         ("1.5,2", "dimension '1.5' is not a positive integer"),
+        # 'x' separates dimensions only between two numbers: a stray one is a bad dimension
+        ("1,3,x", "dimension 'x' is not a positive integer"),
+        ("1,3,X", "dimension 'X' is not a positive integer"),
+        ("x,3", "dimension 'x' is not a positive integer"),
+        ("1 x", "dimension 'x' is not a positive integer"),
+        ("1,3,224,224x", "dimension '224x' is not a positive integer"),
+        ("1xx3", "dimension '1xx3' is not a positive integer"),
         ("1,,3", "empty dimension"),
         ("1,3,", "empty dimension"),
         ("(,)", "empty dimension"),

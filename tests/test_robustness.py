@@ -30,6 +30,7 @@ from typer.testing import CliRunner
 from tests.conftest import compile_enabled
 
 import mlx_report
+import mlx_report.cli
 import mlx_report.output
 from mlx_report.cli import app
 from mlx_report.errors import MlxReportError, OutputError, TraceError
@@ -224,6 +225,45 @@ def test_input_dimension_beyond_int32_is_an_input_error(ws, spec):
 ])
 def test_malformed_option_values(ws, option, value, expected):
     assert expected in fails_untouched(ws, 2, "summary", "net.py", "-i", "1,8", option, value)
+
+
+@pytest.mark.parametrize("option, value, expected", [
+    ("--edge-labels", "all", "--edge-labels must be 'shape' or 'none', got 'all'"),
+    ("--rankdir", "XY", "--rankdir must be TB or LR, got 'XY'"),
+    ("--heat", "flops", "--heat: unknown heat 'flops'"),
+    ("--fields", "type,size", "--fields: unknown field(s) size"),
+    ("--style", "neon", "--style: unknown style 'neon'"),
+])
+def test_graph_option_errors_name_the_flag(ws, option, value, expected):
+    message = fails_untouched(ws, 2, "graph", "net.py", "-i", "1,8", "-o", "out/g.svg", option, value)
+    assert message.startswith(expected)
+    assert "edge_labels" not in message and "rankdir must" not in message.replace("--rankdir", "")
+
+
+# --- usage errors found by click (exit 2): one line too -----------------------------------
+
+@pytest.mark.parametrize("args, expected", [
+    (["summary", "net.py"], "missing option '--input' / '-i'; see 'mlx-report summary --help'"),
+    (["summary", "net.py", "-i", "1,8", "--depth", "-1"], "invalid value for '--depth' / '-d': "),
+    (["graph", "net.py", "-i", "1,8"], "missing option '--output' / '-o'"),
+    (["summary", "net.py", "-i", "1,8", "--nope"], "no such option: --nope"),
+    (["summary", "net.py", "-i", "1,8", "--format", "xml"], "invalid value for '--format' / '-f': 'xml'"),
+    (["diff", "net.py"], "missing argument 'B'"),
+    (["stats"], "missing argument 'CHECKPOINT'"),
+    (["summary", "net.py", "extra", "-i", "1,8"], "got unexpected extra argument"),
+    (["summarise"], "no such command 'summarise'"),
+])
+def test_usage_errors_are_one_line(ws, args, expected):
+    run = cli(*args)
+    message = error_of(run, 2)
+    assert expected in message
+    assert "Usage:" not in run.stderr and "╭" not in run.stderr and run.stdout == ""
+
+
+def test_help_still_works_in_process():
+    run = cli("summary", "--help")
+    assert run.code == 0 and run.stdout.startswith("Usage: mlx-report summary [OPTIONS] MODEL")
+    assert cli("--version").stdout == cli("version").stdout != ""
 
 
 # --- model loading (exit 3) -----------------------------------------------------------------
@@ -587,6 +627,43 @@ def test_output_path_equal_to_checkpoint_is_refused(ckpts):
     message = fails_untouched(ckpts, 7, "summary", "net.py", "-i", "1,8", "-w", "good.safetensors",
                               "-o", "good.safetensors")
     assert "refusing to overwrite input file good.safetensors" in message
+
+
+@pytest.fixture
+def two_ckpts(ws: Path) -> Path:
+    mx.save_safetensors(str(ws / "a.safetensors"), net_weights())
+    mx.save_safetensors(str(ws / "b.safetensors"), net_weights(**{"fc2.bias": mx.ones((4,))}))
+    return ws
+
+
+@pytest.mark.parametrize("target", ["out/d.csv", "out/d.svg", "out/d"])
+def test_diff_output_unknown_extension_is_refused(two_ckpts, target):
+    message = fails_untouched(two_ckpts, 7, "diff", "a.safetensors", "b.safetensors", "-o", target)
+    assert message == (f"cannot tell the format from {Path(target).name!r}: end the output name in "
+                       f".txt .json .md .html .pdf")
+
+
+def test_diff_format_contradicting_extension_is_refused(two_ckpts):
+    message = fails_untouched(two_ckpts, 2, "diff", "a.safetensors", "b.safetensors",
+                              "-f", "markdown", "-o", "out/d.json")
+    assert message == "--format markdown does not match d.json: drop --format or change the extension"
+
+
+@pytest.mark.parametrize("name, fmt", [("d.txt", "text"), ("d.json", "json"), ("d.md", "markdown")])
+def test_diff_output_format_follows_extension(two_ckpts, name, fmt):
+    run = cli("diff", "a.safetensors", "b.safetensors", "-o", f"out/{name}")
+    assert run.code == 0, run.stderr
+    expected = cli("diff", "a.safetensors", "b.safetensors", "-f", fmt).stdout
+    assert (two_ckpts / "out" / name).read_text() == expected
+
+
+def test_diff_fail_on_values(two_ckpts):
+    """Every kind diff.FAIL_ON knows is a --fail-on choice: b.safetensors changes fc2.bias's values."""
+    from mlx_report.diff import FAIL_ON
+
+    assert cli("diff", "a.safetensors", "b.safetensors", "--fail-on", "values").code == 8
+    assert cli("diff", "a.safetensors", "a.safetensors", "--fail-on", "values").code == 0
+    assert [c.value for c in mlx_report.cli.FailOn] == list(FAIL_ON)
 
 
 def test_diff_output_equal_to_model_file_is_refused(ws):
