@@ -53,7 +53,8 @@ def load_side(spec: str, inputs: list[str], args: list[str] | None, dtype: str |
     traced = trace_target(spec, inputs, args, dtype, weights=weights, strict=strict)
     has_weights = weights is not None or traced.loaded.weight_files
     arrays = dict(tree_flatten(traced.loaded.model.parameters())) if has_weights else None
-    return Side(spec, traced.graph, traced.graph.tensors, arrays)
+    label = f"{spec} + {Path(weights).name}" if weights is not None else spec  # net.py + v2.safetensors
+    return Side(label, traced.graph, traced.graph.tensors, arrays)
 
 
 def _folders(a: Path, b: Path) -> tuple[str, str]:

@@ -294,3 +294,16 @@ def test_drift_sorted_largest_first_everywhere(tmp_path: Path) -> None:
     drift = re.search(r'<section id="drift".*?</section>', html, re.S).group(0)
     assert re.findall(r'<td class="path">([^<]+)</td>', drift) == order[:-1]
     assert "Largest drift</th><td>e_nan: relative L2 nan, cosine nan" in html
+
+
+def test_one_model_with_two_checkpoints_is_labelled_by_checkpoint(tmp_path: Path) -> None:
+    """`diff net.py net.py --weights-a v1 --weights-b v2`: the sides are told apart by weights."""
+    (tmp_path / "net.py").write_text("import mlx.nn as nn\n\n"
+                                     "def build_model():\n    return nn.Sequential(nn.Linear(4, 3))\n")
+    w = mx.arange(12, dtype=mx.float32).reshape(3, 4)
+    mx.save_safetensors(str(tmp_path / "v1.safetensors"), {"layers.0.weight": w, "layers.0.bias": mx.zeros((3,))})
+    mx.save_safetensors(str(tmp_path / "v2.safetensors"), {"layers.0.weight": w * 2, "layers.0.bias": mx.zeros((3,))})
+    r = run_cli("diff", "net.py", "net.py", "-i", "1,4", "--weights-a", "v1.safetensors",
+                "--weights-b", "v2.safetensors", "--fail-on", "values", cwd=tmp_path)
+    assert r.returncode == 8, r.stderr
+    assert "net.py + v1.safetensors" in r.stdout and "net.py + v2.safetensors" in r.stdout
