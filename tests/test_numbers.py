@@ -241,7 +241,10 @@ def test_gpt2_params_tied_once_and_macs():
     expected += L * d * vocab                 # logits through the tied wte (as_linear)
     assert expected == 16_114_089_984
     assert g.totals.macs == expected
-    assert call_by_path(g, "")["macs_self"] == L * d * vocab   # as_linear is the model's own code
+    head = call_by_path(g, "wte.as_linear", call_index=1)   # the tied head: wte's second call
+    assert head["macs_total"] == L * d * vocab and head["type"] == "Embedding"
+    assert head["call_index"] == 1 and head["params_counted"] == 0   # wte's weight, counted once
+    assert call_by_path(g, "")["macs_self"] == 0              # nothing left unattributed
 
 
 # ---------------------------------------------------------------------------------------

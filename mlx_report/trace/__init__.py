@@ -111,7 +111,8 @@ def _build_graph(tracer: Tracer, model: nn.Module, name: str | None) -> ModelGra
     # Calls that never returned (a failed forward pass) have no cost to count.
     complete = {n: site for n, site in tracer.call_sites.items() if g.nodes[n]["complete"]}
     delegates = {n for n in complete if g.nodes[n].get("delegates")}
-    totals, selfs, _ = count_calls(model, complete, children, tracer.prov, tracer.signatures, delegates)
+    totals, selfs, _ = count_calls(model, complete, children, tracer.prov, tracer.signatures, delegates,
+                                   tracer.methods)
     for node_id in tracer.call_sites:
         node = g.nodes[node_id]
         total, own = totals.get(node_id), selfs.get(node_id)

@@ -57,14 +57,16 @@ def _split_activations(tree: Any, prov: Provenance, found: list[mx.array]) -> Ca
     return lambda values: tree
 
 
-def _call_total(module: nn.Module, args: tuple, kwargs: dict, prov: Provenance) -> Cost:
-    """Export `module(*args, **kwargs)` with activations as inputs and count it."""
+def _call_total(module: nn.Module, args: tuple, kwargs: dict, prov: Provenance,
+                method: str = "__call__") -> Cost:
+    """Export `module.method(*args, **kwargs)` with activations as inputs and count it."""
     found: list[mx.array] = []
     rebuild = _split_activations((args, kwargs), prov, found)
+    call = module if method == "__call__" else getattr(module, method)
 
     def fn(*values):
         a, k = rebuild(list(values))
-        out = module(*a, **k)
+        out = call(*a, **k)
         from .provenance import iter_arrays
         return list(iter_arrays(out))
 
@@ -106,7 +108,9 @@ def count_calls(model: nn.Module, call_sites: dict[str, tuple[nn.Module, tuple, 
                 children: dict[str, list[str]],
                 prov: Provenance,
                 signatures: Signatures,
-                delegates: set[str] = frozenset()) -> tuple[dict[str, Cost], dict[str, Cost], list[str]]:
+                delegates: set[str] = frozenset(),
+                methods: dict[str, str] | None = None,
+                ) -> tuple[dict[str, Cost], dict[str, Cost], list[str]]:
     """Total and self cost of every call; also the calls whose export failed.
 
     A call in `delegates` ran no op on activations in its own code and returned only
@@ -132,18 +136,20 @@ def count_calls(model: nn.Module, call_sites: dict[str, tuple[nn.Module, tuple, 
                     inner = inner + totals[child]
                 totals[node_id] = inner
                 continue
-            ruled = None if children[node_id] else leaf_cost(module, args, kwargs, is_activation)
+            method = (methods or {}).get(node_id, "__call__")
+            ruled = (None if children[node_id] or method != "__call__"
+                     else leaf_cost(module, args, kwargs, is_activation))
             if ruled is not None:
                 totals[node_id] = ruled
                 continue
-            key = (signatures.digest(module), _describe_args((args, kwargs), prov))
+            key = (signatures.digest(module), method, _describe_args((args, kwargs), prov))
             if key not in cache:
                 if not swapped:
                     exporting.enter_context(uncompiled())
                     exporting.enter_context(placeholder_weights(model))
                     swapped = True
                 try:
-                    cache[key] = _call_total(module, args, kwargs, prov)
+                    cache[key] = _call_total(module, args, kwargs, prov, method)
                 except Exception:  # data-dependent code (.item(), mx.eval) cannot be exported
                     cache[key] = None
             if cache[key] is None:

@@ -26,6 +26,10 @@ from .signature import Signatures
 
 
 MAX_EVAL_BYTES = 1_000_000_000   # data-dependent models above this are refused, not evaluated
+# Methods besides __call__ recorded as calls: `Embedding.as_linear` is the tied output head
+# of most language models (GPT-2, Llama 3.2, Gemma); untraced, its matmul would be
+# unattributed work of the caller.
+TRACED_METHODS = ("as_linear",)
 
 
 class DataDependentError(Exception):
@@ -119,6 +123,7 @@ class Tracer:
         self.stack: list[tuple[str, nn.Module]] = []
         self.call_counts: dict[int, int] = {}
         self.call_sites: dict[str, tuple[nn.Module, tuple, dict]] = {}
+        self.methods: dict[str, str] = {}   # node id -> method, for calls not through __call__
         self.failed_node: str | None = None
         self.value_reads: list[tuple[str, str]] = []
         self.max_eval_bytes = MAX_EVAL_BYTES
@@ -135,36 +140,39 @@ class Tracer:
 
     # -- patching -----------------------------------------------------------------
 
-    def module_classes(self) -> list[type]:
-        """Every class in the MROs of the model's modules that defines `__call__`."""
-        seen: dict[type, None] = {}
+    def module_classes(self) -> list[tuple[type, str]]:
+        """(class, method) for every class in the MROs of the model's modules that defines
+        `__call__` or a traced method (`as_linear`: a tied output head)."""
+        seen: dict[tuple[type, str], None] = {}
         for _, module in self.model.named_modules():
             for cls in type(module).__mro__:
-                if issubclass(cls, nn.Module) and "__call__" in vars(cls):
-                    seen.setdefault(cls)
+                if issubclass(cls, nn.Module):
+                    for method in ("__call__", *TRACED_METHODS):
+                        if method in vars(cls):
+                            seen.setdefault((cls, method))
         return list(seen)
 
     @contextmanager
     def patched(self) -> Iterator[None]:
-        """Patch `__call__` of the model's classes; always restore them."""
+        """Patch `__call__` (and traced methods) of the model's classes; always restore them."""
         saved = []
         try:
-            for cls in self.module_classes():
-                original = vars(cls)["__call__"]
-                saved.append((cls, original))
-                cls.__call__ = self._make_wrapper(original)
+            for cls, method in self.module_classes():
+                original = vars(cls)[method]
+                saved.append((cls, method, original))
+                setattr(cls, method, self._make_wrapper(original, method))
             yield
         finally:
-            for cls, original in reversed(saved):
-                cls.__call__ = original
+            for cls, method, original in reversed(saved):
+                setattr(cls, method, original)
 
-    def _make_wrapper(self, original: Callable) -> Callable:
+    def _make_wrapper(self, original: Callable, method: str = "__call__") -> Callable:
         tracer = self
 
         def __call__(module, *args, **kwargs):
             if tracer.stack and tracer.stack[-1][1] is module:  # super().__call__ re-entry
                 return original(module, *args, **kwargs)
-            return tracer.record_call(module, original, args, kwargs)
+            return tracer.record_call(module, original, args, kwargs, method)
 
         __call__.__wrapped__ = original
         return __call__
@@ -208,10 +216,14 @@ class Tracer:
             for a in arrays:
                 self.prov.tag(a, frozenset([node_id]))
 
-    def record_call(self, module: nn.Module, original: Callable, args: tuple, kwargs: dict) -> Any:
+    def record_call(self, module: nn.Module, original: Callable, args: tuple, kwargs: dict,
+                    method: str = "__call__") -> Any:
         parent = self.stack[-1][0] if self.stack else None
         node_id = f"c{len(self.call_sites)}"
         path, paths = self._path_for(module, parent)
+        if method != "__call__":  # wte.as_linear: a call of the module through that method
+            path = f"{path}.{method}" if path else method
+            self.methods[node_id] = method
         call_index = self.call_counts.get(id(module), 0)
         self.call_counts[id(module)] = call_index + 1
         inputs = list(iter_arrays((args, kwargs)))
