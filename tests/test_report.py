@@ -392,6 +392,8 @@ def test_pdf_text_tables_cut_names_but_never_numbers_or_headers():
 def test_histogram_labels_keep_the_block_and_the_tensor():
     from mlx_report.render.report_weights import short_name
 
-    assert short_name("layer4.layers.0.downsample.conv.weight", 32) == "layer4.….downsample.conv.weight"
+    assert short_name("layer4.layers.0.downsample.conv.weight", 32) == "layer4.layers.0.….conv.weight"
+    assert short_name("encoder.layers.3.self_attention.in_proj.bias", 32) == "encoder.layers.3.….in_proj.bias"
+    assert short_name("encoder.layers.11.self_attention.out_proj.weight", 32) == "encoder.….11.….out_proj.weight"
     assert short_name("fc.weight", 32) == "fc.weight"
     assert len(short_name("x" * 50, 32)) == 32

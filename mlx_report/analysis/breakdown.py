@@ -63,8 +63,22 @@ def by_type(graph: ModelGraph) -> list[TypeCost]:
     return sorted(rows, key=lambda r: (-r.macs, -r.params, r.type))
 
 
+def _holds_a_stack(graph: ModelGraph, node_id: str) -> bool:
+    """Whether a call's children include repeated blocks: two or more child calls of one
+    signature that have children themselves (ViT's Encoder over its 12 EncoderBlocks)."""
+    seen: set[str] = set()
+    for child in graph.children(node_id):
+        d = graph.node(child)
+        if d["children"]:
+            if d.get("signature") in seen:
+                return True
+            seen.add(d.get("signature"))
+    return False
+
+
 def blocks(graph: ModelGraph) -> list[CallCost]:
-    """The model's top-level blocks in call order, looking through Sequential containers."""
+    """The model's top-level blocks in call order, looking through Sequential containers
+    and other calls that only hold a stack of repeated blocks."""
     if graph.root not in graph.graph:
         return []
 
@@ -72,7 +86,8 @@ def blocks(graph: ModelGraph) -> list[CallCost]:
         out = []
         for child in graph.children(node_id):
             d = graph.node(child)
-            if d["children"] and d["type"] in CONTAINERS and not d.get("macs_self"):
+            if (d["children"] and not d.get("macs_self")
+                    and (d["type"] in CONTAINERS or _holds_a_stack(graph, child))):
                 out += expand(child)
             else:
                 out.append(child)

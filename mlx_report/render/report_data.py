@@ -180,8 +180,9 @@ def key_figures(graph: ModelGraph) -> list[Figure]:
                ["sum of leaf-call outputs",
                 f"peak live, inputs included (estimate) {fmt_bytes(t.peak_activation_bytes)} "
                 f"({fmt_int(t.peak_activation_bytes)} bytes)"]),
-        Figure("Input", fmt_bytes(t.input_bytes), f"{fmt_int(t.input_bytes)} bytes",
-               [f"estimated total: params + peak activations ≈ {fmt_bytes(estimated)}"]),
+        Figure("Estimated total memory", fmt_bytes(estimated), f"{fmt_int(estimated)} bytes",
+               ["parameters + peak live activations",
+                f"inputs {fmt_bytes(t.input_bytes)} ({fmt_int(t.input_bytes)} bytes), in the peak"]),
         Figure("Structure", f"{fmt_int(t.calls)} calls", f"depth {t.max_depth}",
                ["module calls in one forward pass", "deepest call level (model = 0)"]),
     ]
@@ -204,7 +205,7 @@ class TreeRow:
 
 TREE_HEADERS = ["Layer (type)", "Input shape", "Output shape", "Params", "Param %", "MACs",
                 "Trainable"]
-TREE_WIDTHS = [32, 15, 15, 11, 7, 12, 8]
+TREE_WIDTHS = [31, 14, 14, 11, 7, 15, 8]   # % of the width; MACs fit 17 digits and commas
 
 
 def tree_rows(graph: ModelGraph, depth: int, fold: bool = True) -> tuple[list[TreeRow], list[str]]:

@@ -98,18 +98,31 @@ def tensor_section(tensors: Sequence[TensorInfo], report: WeightReport | None, *
 
 
 def short_name(name: str, limit: int) -> str:
-    """`name` in at most `limit` characters: its first component, "…", and as many of its
-    last components as fit ("layer4.….downsample.conv.weight"), so the block stays readable."""
-    if len(name) <= limit:
-        return name
+    """`name` in at most `limit` characters, keeping what tells tensors apart: the first
+    component, every block index and the last two components. The longest other middle
+    components are dropped first, each run of them shown as "…"
+    ("layer4.layers.0.….conv.weight", "encoder.layers.3.….in_proj.bias")."""
     parts = name.split(".")
-    tail = parts[-1]
-    for part in reversed(parts[1:-1]):
-        if len(parts[0]) + 3 + len(part) + 1 + len(tail) > limit:
-            break
-        tail = f"{part}.{tail}"
-    short = f"{parts[0]}.….{tail}" if len(parts) > 1 else name
+    kept = [True] * len(parts)
+
+    def render() -> str:
+        out: list[str] = []
+        for part, keep in zip(parts, kept):
+            if keep:
+                out.append(part)
+            elif not out or out[-1] != "…":
+                out.append("…")
+        return ".".join(out)
+
+    for last in (len(parts) - 3, len(parts) - 2):  # the module's own name goes last
+        while len(render()) > limit:
+            droppable = [i for i in range(1, last + 1) if kept[i] and not parts[i].isdigit()]
+            if not droppable:
+                break
+            kept[max(droppable, key=lambda i: (len(parts[i]), -i))] = False
+    short = render()
     return short if len(short) <= limit else "…" + name[-(limit - 1):]
+
 
 def _distribution_groups(report: WeightReport) -> list[dict[str, Any]]:
     """Small multiples per group (layer type + parameter), in first-appearance order."""
