@@ -51,7 +51,7 @@ def _both(n: int) -> str:
 
 # -- long tables as aligned text (PDF) ---------------------------------------------------------
 
-TEXT_TABLE_WIDTH_PT = 757.0   # A4 landscape text width
+TEXT_TABLE_WIDTH_PT = 750.0   # A4 landscape text width (757 pt), less the block's padding
 MONO_ADVANCE = 0.602          # advance width of DejaVu/Liberation Mono, in em
 
 
