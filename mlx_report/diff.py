@@ -28,6 +28,8 @@ class ModuleChange:
     type_b: str | None = None
     output_shapes_a: list[tuple[int, ...]] | None = None
     output_shapes_b: list[tuple[int, ...]] | None = None
+    input_shapes_a: list[tuple[int, ...]] | None = None
+    input_shapes_b: list[tuple[int, ...]] | None = None
     dtypes_a: list[str] | None = None
     dtypes_b: list[str] | None = None
     params_a: int = 0
@@ -173,6 +175,7 @@ def _module_change(path: str, a: dict | None, b: dict | None) -> ModuleChange | 
             continue
         setattr(change, f"type_{side}", d["type"])
         setattr(change, f"output_shapes_{side}", [tuple(s) for s in d["output_shapes"]])
+        setattr(change, f"input_shapes_{side}", [tuple(s) for s in d["input_shapes"]])
         setattr(change, f"dtypes_{side}", list(d["output_dtypes"]))
         setattr(change, f"params_{side}", d.get("params", 0))
         setattr(change, f"macs_{side}", d.get("macs_total", 0))

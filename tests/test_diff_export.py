@@ -307,3 +307,21 @@ def test_one_model_with_two_checkpoints_is_labelled_by_checkpoint(tmp_path: Path
                 "--weights-b", "v2.safetensors", "--fail-on", "values", cwd=tmp_path)
     assert r.returncode == 8, r.stderr
     assert "net.py + v1.safetensors" in r.stdout and "net.py + v2.safetensors" in r.stdout
+
+
+def test_module_whose_input_changed_shows_the_input_shapes(tmp_path: Path) -> None:
+    """A Linear whose input widened keeps its output shape: the cell shows what changed."""
+    from mlx_report.render.diff_text import module_cells
+
+    (tmp_path / "m.py").write_text("import mlx.nn as nn\n\ndef build_model(width: int = 8):\n"
+                                   "    return nn.Sequential(nn.Linear(4, width), nn.Linear(width, 2))\n")
+    for name, width in (("a", 8), ("b", 12)):
+        assert run_cli("export", "m.py", "-i", "1,4", "-a", f"width={width}", "-o", f"{name}.json",
+                       cwd=tmp_path).returncode == 0
+    from mlx_report.compare import compare, load_side
+
+    result = compare(load_side(str(tmp_path / "a.json"), [], None, None, None),
+                     load_side(str(tmp_path / "b.json"), [], None, None, None))
+    cells = {m.path: module_cells(m) for m in result.modules}
+    assert cells["layers.1"][3] == "in [1, 8] → [1, 12], out [1, 2]"
+    assert cells["layers.0"][3] == "[1, 8] → [1, 12]"

@@ -25,6 +25,9 @@ def module_cells(m: ModuleChange) -> list[str]:
         kind = m.type_a if m.type_a == m.type_b else f"{m.type_a} → {m.type_b}"
         shapes = fmt_shapes(m.output_shapes_a or []) if m.output_shapes_a == m.output_shapes_b else \
             f"{fmt_shapes(m.output_shapes_a or [])} → {fmt_shapes(m.output_shapes_b or [])}"
+        if m.output_shapes_a == m.output_shapes_b and m.input_shapes_a != m.input_shapes_b:
+            shapes = (f"in {fmt_shapes(m.input_shapes_a or [])} → {fmt_shapes(m.input_shapes_b or [])}, "
+                      f"out {shapes}")  # the change is on the input side: show it
     return [m.path or "(model)", m.status, kind, shapes, _delta(m.params_a, m.params_b),
             _delta(m.macs_a, m.macs_b), ", ".join(m.what)]
 
@@ -49,7 +52,7 @@ def tensor_cells(t: TensorChange) -> list[str]:
     return [t.name, t.status, shape, dtype, _delta(t.params_a, t.params_b), *drift]
 
 
-MODULE_HEADERS = ["Module", "Status", "Type", "Output shape", "Δ Params", "Δ MACs", "Changed"]
+MODULE_HEADERS = ["Module", "Status", "Type", "Shape", "Δ Params", "Δ MACs", "Changed"]
 TENSOR_HEADERS = ["Tensor", "Status", "Shape", "Dtype", "Δ Params", "Rel. L2", "Δ mean", "Δ std", "Cosine"]
 
 
