@@ -221,13 +221,16 @@ def _heat(graph: ModelGraph, vis: VisibleGraph, kind: str, style: Style) -> Heat
     return Heat(kind, [top / 2 / HEAT_STEP ** (n - 1 - i) for i in range(n)], palette)
 
 
-def _heat_legend(heat: Heat, style: Style) -> str:
+def _heat_legend(heat: Heat, style: Style, folded: bool = False) -> str:
+    """The palette steps; with folded clusters drawn open, says their boxes are one block's."""
     fmt = fmt_bytes if heat.kind == "memory" else _num
     swatch = f'<TD BORDER="1" COLOR="{style.node_border}" BGCOLOR="{{}}">{{}}</TD>'
     cells = [f"<TD>{_e(HEAT_TITLES[heat.kind])}</TD>", swatch.format(style.node_fill, "0")]
     cells.append(swatch.format(heat.palette[0], f"&lt; {_e(fmt(int(heat.edges[1])))}"))
     for colour, lo in list(zip(heat.palette, heat.edges))[1:]:
         cells.append(swatch.format(colour, f"≥ {_e(fmt(int(lo)))}"))
+    if folded:
+        cells.append(f'<TD><FONT COLOR="{style.muted}">inside a ×N block: one block\'s</FONT></TD>')
     return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="3" CELLPADDING="3"><TR>'
             + "".join(cells) + "</TR></TABLE>>")
 
@@ -550,7 +553,8 @@ def build_diagram(graph: ModelGraph, depth: int = DEFAULT_DEPTH, expand: Sequenc
         dot.edge(_dot_id(e.src), _dot_id(e.dst), **({"label": f" {label} "} if label else {}))
 
     if heat_map is not None:
-        dot.node("heat_legend", label=_heat_legend(heat_map, st), shape="plain", style="")
+        folded_open = any(n.is_cluster and n.count > 1 for n in vis.nodes.values())
+        dot.node("heat_legend", label=_heat_legend(heat_map, st, folded_open), shape="plain", style="")
         sinks = [_dot_id(n.id) for n in vis.nodes.values() if n.kind == "output"]
         for s in sinks[:1]:
             dot.edge(s, "heat_legend", style="invis")
