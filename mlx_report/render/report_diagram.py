@@ -121,7 +121,9 @@ def diagram_section(graph: ModelGraph, depth: int | None = None) -> DiagramSecti
         section.unavailable = f"{type(e).__name__}: {e}".strip()
         return section
     overview.caption = (f"Architecture of {graph.model_name} ({graph.model_type}) down to call depth "
-                        f"{shown}; identical consecutive blocks drawn once with ×N.")
+                        f"{shown}; identical consecutive blocks drawn once with ×N. Edges follow "
+                        f"the data: a sum (a residual connection) is fed by an edge from each of "
+                        f"its terms' producers.")
     section.figures.append(overview)
     if shown < wanted:
         section.notes.append(f"At depth {wanted} the diagram is too large to read as one figure "
