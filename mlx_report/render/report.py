@@ -117,7 +117,8 @@ def report_html(graph: ModelGraph, *, weights: WeightReport | None = None,
     if "weights" in sections:
         ctx["weights"] = w = weights_section(graph, weights)
         if target == "pdf":
-            ctx["weights_text"] = data.text_table(w.headers, w.rows, w.caps)
+            width = data.TEXT_TABLE_WIDTH_PT if w.has_stats else data.PORTRAIT_TABLE_WIDTH_PT
+            ctx["weights_text"] = data.text_table(w.headers, w.rows, w.caps, width)
     if "definitions" in sections:
         ctx["defs"] = data.definitions(graph, weights, notes)
     if "appendix" in sections:

@@ -52,6 +52,7 @@ def _both(n: int) -> str:
 # -- long tables as aligned text (PDF) ---------------------------------------------------------
 
 TEXT_TABLE_WIDTH_PT = 750.0   # A4 landscape text width (757 pt), less the block's padding
+PORTRAIT_TABLE_WIDTH_PT = 500.0   # A4 portrait text width (510 pt), less the padding
 MONO_ADVANCE = 0.602          # advance width of DejaVu/Liberation Mono, in em
 
 
@@ -69,7 +70,8 @@ def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else "…" + text[-(width - 1):]
 
 
-def text_table(headers: list[str], rows: list[list[Cell]], caps: list[int]) -> TextTable:
+def text_table(headers: list[str], rows: list[list[Cell]], caps: list[int],
+               width_pt: float = TEXT_TABLE_WIDTH_PT) -> TextTable:
     """Columns padded to their widest cell; text cells longer than `caps[i]` are cut on the
     left. Numbers and headers are never cut: a clipped figure would read as another number."""
     right = [bool(rows) and "num" in rows[0][i].cls for i in range(len(headers))]
@@ -84,7 +86,7 @@ def text_table(headers: list[str], rows: list[list[Cell]], caps: list[int]) -> T
         return "  ".join(parts).rstrip()
 
     chars = sum(widths) + 2 * (len(widths) - 1)
-    font = max(5.0, min(7.5, TEXT_TABLE_WIDTH_PT / (max(chars, 1) * MONO_ADVANCE)))
+    font = max(5.0, min(7.5, width_pt / (max(chars, 1) * MONO_ADVANCE)))
     return TextTable(header=line(headers), lines=[line([c.text for c in r]) for r in rows],
                      font_pt=round(font, 2))
 
