@@ -15,6 +15,7 @@ from .inputs import parse_dtype, parse_input_specs, make_inputs
 from .random_init import spread_random_init
 from .loading import LoadedModel, cast_floating, load_model, parse_model_arg, split_target
 from .trace import TraceFailed, trace
+from .trace.tree import check_tree
 
 
 @dataclass
@@ -48,6 +49,7 @@ def trace_target(target: str, input_texts: list[str], arg_texts: list[str] | Non
     cast_to = parse_dtype(dtype) if dtype else None
     with spread_random_init() if spread_init else nullcontext():
         loaded = load_model(target, kwargs)
+    check_tree(loaded.model)   # before anything walks it: a cycle would never end
     input_paths = [loaded.source, *(loaded.weight_files or [])]
     weights_meta: dict = {"weights": "random initialisation"}
     if loaded.weight_files:

@@ -11,6 +11,7 @@ from ..errors import TraceError
 from ..graph import ModelGraph, Totals
 from .call_costs import count_calls
 from .params import collect_tensors, counted_own_params, module_param_figures, own_params
+from .tree import check_tree
 from .tracer import DataDependentError, ForwardError, Tracer, run_trace
 
 __all__ = ["trace", "TraceFailed"]
@@ -28,6 +29,7 @@ class TraceFailed(TraceError):
 
 def trace(model: nn.Module, *inputs: Any, name: str | None = None, **kw_inputs: Any) -> ModelGraph:
     """Trace one lazy forward pass of `model` on example inputs; evaluate nothing."""
+    check_tree(model)
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 3 * limit))  # each traced call adds frames of ours
     try:

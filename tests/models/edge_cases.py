@@ -294,3 +294,29 @@ def make_inputs(name: str) -> tuple[list[mx.array], dict[str, mx.array]]:
     _, args, kwargs = EDGE_CASES[name]
     make = lambda spec: mx.zeros(spec[0], dtype=getattr(mx, spec[1]))
     return [make(s) for s in args], {k: make(s) for k, s in kwargs.items()}
+
+
+# --- Cases of issue 11 (tests/test_truth.py); not golden cases, so not in EDGE_CASES. ---
+
+class SelfContaining(nn.Module):
+    """Holds itself as a child: MLX's named_modules() never ends."""
+
+    def __init__(self, dims: int = 4):
+        super().__init__()
+        self.fc = nn.Linear(dims, dims)
+        self.me = self
+
+    def __call__(self, x: mx.array) -> mx.array:
+        return self.fc(x)
+
+
+class AncestorCycle(nn.Module):
+    """A grandchild refers back to the root through a list: a longer cycle."""
+
+    def __init__(self, dims: int = 4):
+        super().__init__()
+        self.blocks = [nn.Sequential(nn.Linear(dims, dims))]
+        self.blocks[0].back = [self]
+
+    def __call__(self, x: mx.array) -> mx.array:
+        return self.blocks[0](x)
