@@ -69,3 +69,68 @@ def test_cycle_refused_by_cli_without_hanging(tmp_path):
         """)
     line = one_error(run_cli("summary", path, "--input", "1,4", timeout=30), 3)
     assert "inner.owner refers back to the model itself" in line
+
+
+# --- 2. data-dependent model with a huge input ----------------------------------------------
+
+def _limit_memory() -> None:  # a regression must fail the test, not take the machine down
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))
+
+
+DATA_DEPENDENT = """
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+        def __call__(self, x):
+            y = self.conv(x)
+            if y.sum() > 0:          # reads a value: MLX evaluates the convolution
+                return y * 2
+            mx.eval(y)
+            return y
+    def model():
+        return M()
+    """
+
+
+def test_eval_peak_bytes_is_a_liveness_sweep():
+    from mlx_report.trace.eval_bound import eval_peak_bytes
+    x = mx.zeros((1000, 1000))                       # Full: 4 MB; exp: 4 MB; *2: 4 MB
+    assert eval_peak_bytes([(mx.exp(x) * 2).sum()]) == 8_000_000   # two live at once
+    done = mx.zeros((10,))
+    mx.eval(done)
+    assert eval_peak_bytes([done]) == 0              # already evaluated: nothing new
+
+
+@pytest.mark.parametrize("shape", ["1,20000,20000,3", "1,100000,100000,3"])
+def test_huge_input_to_data_dependent_model_is_refused(tmp_path, shape):
+    path = write_model(tmp_path, DATA_DEPENDENT)
+    result = subprocess.run([sys.executable, "-m", "mlx_report", "summary", path, "--input", shape],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            preexec_fn=_limit_memory)
+    line = one_error(result, 4)
+    assert "reads array values during its forward pass (__bool__() in the model)" in line
+    assert "GB of arrays at once; mlx-report evaluates at most 1.0 GB" in line
+
+
+def test_small_input_to_data_dependent_model_still_traces(tmp_path):
+    path = write_model(tmp_path, DATA_DEPENDENT)
+    result = run_cli("summary", path, "--input", "1,16,16,3")
+    assert result.returncode == 0, result.stderr
+    assert "Data-dependent model" in result.stdout
+
+
+def test_mx_eval_of_big_activation_is_refused():
+    class EvalsBig(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 8)
+
+        def __call__(self, x):
+            h = mx.broadcast_to(self.fc(x)[:, None, :], (x.shape[0], 40_000_000, 8)) + 1.0
+            mx.eval(h)               # 1.28 GB at batch 1
+            return h
+
+    with pytest.raises(TraceError, match=r"\(eval\(\) in the model\).*1\.3 GB of arrays"):
+        trace(EvalsBig(), mx.zeros((1, 8)))

@@ -68,7 +68,7 @@ class Provenance:
 
     records: dict[int, ArrayRecord] = field(default_factory=dict)
     clock: int = 0
-    on_value_read: Callable[[str], None] | None = None
+    on_value_read: Callable[[str, list[mx.array]], None] | None = None   # (op, arrays read)
     current: str | None = None                            # the innermost module call running
     own_ops: dict[str, int] = field(default_factory=dict)  # call -> ops on activations in its own code
 
@@ -146,7 +146,7 @@ def _wrap(fn: Callable, name: str) -> Callable:
         if prov is None:
             return fn(*args, **kwargs)
         if reads_value and prov.on_value_read is not None:  # of activations or of weights
-            prov.on_value_read(name)
+            prov.on_value_read(name, list(iter_arrays((args, kwargs))))
         recs = [r for a in iter_arrays((args, kwargs)) if (r := prov.get(a)) is not None]
         if not recs:
             return fn(*args, **kwargs)

@@ -21,6 +21,7 @@ from mlx.utils import tree_flatten, tree_unflatten
 
 from ..graph import path_sort_key
 from .call_site import called_attribute, user_frame
+from .eval_bound import eval_peak_bytes
 from .provenance import Provenance, iter_arrays, named_arrays, tracking
 from .signature import Signatures
 
@@ -35,11 +36,16 @@ TRACED_METHODS = ("as_linear",)
 class DataDependentError(Exception):
     """The model reads array values during its forward pass and is too big to evaluate."""
 
-    def __init__(self, where: str, op: str, param_bytes: int):
+    def __init__(self, where: str, op: str, param_bytes: int, activation_bytes: int | None = None,
+                 limit: int = MAX_EVAL_BYTES):
+        what = (f"{param_bytes / 1e9:.1f} GB of weights" if activation_bytes is None else
+                f"about {activation_bytes / 1e9:.1f} GB of arrays at once; mlx-report "
+                f"evaluates at most {limit / 1e9:.1f} GB")
+        advice = "configuration" if activation_bytes is None else "input or configuration"
         super().__init__(
             f"the model reads array values during its forward pass ({op}() in {where or 'the model'}), "
-            f"which would evaluate it: {param_bytes / 1e9:.1f} GB of weights. Trace a smaller "
-            "configuration, or move value-dependent code out of __call__")
+            f"which would evaluate it: {what}. Trace a smaller {advice}, "
+            "or move value-dependent code out of __call__")
         self.where, self.op = where, op
 
 
@@ -131,12 +137,21 @@ class Tracer:
                                if isinstance(a, mx.array))
         self.prov.on_value_read = self._on_value_read
 
-    def _on_value_read(self, op: str) -> None:
-        """The model reads values (data-dependent code): allowed while the weights are small."""
+    def _on_value_read(self, op: str, arrays: list[mx.array]) -> None:
+        """The model reads values (data-dependent code): allowed while evaluating is small.
+
+        Refused when the weights, or the activations MLX would compute at once to get the
+        values (a liveness sweep over their lazy graph), exceed `max_eval_bytes`.
+        """
         where = self.graph.nodes[self.stack[-1][0]]["path"] if self.stack else ""
         self.value_reads.append((where, op))
         if self.param_bytes > self.max_eval_bytes:
             raise DataDependentError(where, op, self.param_bytes)
+        needed = eval_peak_bytes(arrays)
+        if needed is None:  # not exportable: bound by every activation recorded so far
+            needed = sum(r.nbytes for r in self.prov.records.values())
+        if needed > self.max_eval_bytes:
+            raise DataDependentError(where, op, self.param_bytes, needed, self.max_eval_bytes)
 
     # -- patching -----------------------------------------------------------------
 
