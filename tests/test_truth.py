@@ -134,3 +134,27 @@ def test_mx_eval_of_big_activation_is_refused():
 
     with pytest.raises(TraceError, match=r"\(eval\(\) in the model\).*1\.3 GB of arrays"):
         trace(EvalsBig(), mx.zeros((1, 8)))
+
+
+# --- 3. mx.grad / vmap / value_and_grad / checkpoint inside a forward -----------------------
+
+def test_grad_inside_forward_is_the_gradient():
+    from mlx_report.trace.tracer import run_trace
+    model, x = ec.GradInForward(), mx.random.normal((2, 4), key=mx.random.key(0))
+    _, out = run_trace(model, (x,), {})
+    h = x @ model.fc.weight.T + model.fc.bias
+    assert mx.allclose(out, h + 2 * h @ model.fc.weight).item()   # not fc(x) + fc(x)
+
+
+def test_vmap_value_and_grad_checkpoint_run_for_real():
+    from mlx_report.trace.tracer import run_trace
+    model, x = ec.TransformsInForward(), mx.random.normal((3, 4), key=mx.random.key(1))
+    _, out = run_trace(model, (x,), {})
+    inner = x * mx.arange(4) + 3 * x ** 2 + 2 * x + (x ** 3).sum()
+    assert mx.allclose(out, model.fc(inner), atol=1e-5).item()
+
+
+def test_module_calls_inside_a_transform_are_the_callers_work():
+    g = trace(ec.TransformsInForward(), mx.zeros((3, 4)))
+    assert [g.node(n)["path"] for n in g.calls()] == ["", "fc"]
+    assert g.node("c1")["macs_total"] == 3 * 4 * 4

@@ -137,7 +137,12 @@ _ACTIVE: list[Provenance | None] = [None]   # the provenance of the trace in pro
 _WRAPPERS: list[tuple[Any, str, Any, Any]] = []   # (owner, name, original, wrapped), built once
 
 
-def _wrap(fn: Callable, name: str) -> Callable:
+def _wrap(fn: Callable, name: str, always: bool = False) -> Callable:
+    """`fn` with provenance: its array results inherit the tags of its array arguments.
+
+    `always` tracks the results even when no argument is an activation (a transform's
+    closure may hold activations that are no argument).
+    """
     is_view = name in _VIEW_OPS
     reads_value = name in _VALUE_READS
 
@@ -148,7 +153,7 @@ def _wrap(fn: Callable, name: str) -> Callable:
         if reads_value and prov.on_value_read is not None:  # of activations or of weights
             prov.on_value_read(name, list(iter_arrays((args, kwargs))))
         recs = [r for a in iter_arrays((args, kwargs)) if (r := prov.get(a)) is not None]
-        if not recs:
+        if not recs and not always:
             return fn(*args, **kwargs)
         out = fn(*args, **kwargs)
         prov.tick()

@@ -8,6 +8,7 @@ even when the forward pass raises. Nothing is evaluated.
 
 from __future__ import annotations
 
+import functools
 import gc
 import inspect
 import sys
@@ -22,7 +23,7 @@ from mlx.utils import tree_flatten, tree_unflatten
 from ..graph import path_sort_key
 from .call_site import called_attribute, user_frame
 from .eval_bound import eval_peak_bytes
-from .provenance import Provenance, iter_arrays, named_arrays, tracking
+from .provenance import Provenance, _wrap, iter_arrays, named_arrays, tracking
 from .signature import Signatures
 
 
@@ -77,15 +78,38 @@ def _config(module: nn.Module) -> str:
 _COMPILED_TYPE = type(nn.gelu)  # what mx.compile returns (mlx.core._gc_func)
 
 
-def _python_function(compiled: Any) -> Callable | None:
-    """The Python function an `mx.compile` wrapper holds (found through gc referents)."""
-    functions = [r for r in gc.get_referents(compiled) if inspect.isfunction(r) or inspect.ismethod(r)]
-    return functions[-1] if functions else None
+def _has_int(tree: Any) -> bool:
+    if isinstance(tree, int):
+        return True
+    if isinstance(tree, (list, tuple)):
+        return any(_has_int(t) for t in tree)
+    if isinstance(tree, dict):
+        return any(_has_int(t) for t in tree.values())
+    return False
+
+
+def _python_function(wrapper: Any) -> Callable | None:
+    """The Python function an `mx.compile` wrapper holds; None for any other wrapper.
+
+    `mx.compile`, `grad`, `value_and_grad`, `vmap` and `checkpoint` all return the same
+    type, told apart only by what they hold (gc referents, measured on mlx 0.32): a
+    compiled function holds (inputs, outputs, fun), a vmapped one (in_axes, out_axes,
+    fun) with at least one integer axis, the gradient transforms (fun) alone. Only
+    compile is bypassed: the transforms change what is computed and must run.
+    """
+    held = [r for r in gc.get_referents(wrapper) if not isinstance(r, type)]
+    if len(held) != 3 or _has_int(held[0]) or _has_int(held[1]):
+        return None
+    fn = held[2]
+    return fn if inspect.isfunction(fn) or inspect.ismethod(fn) else None
+
+
+_IN_TRANSFORM = [0]   # depth of mx.grad/vmap/value_and_grad/checkpoint calls running
 
 
 @contextmanager
 def uncompiled() -> Iterator[None]:
-    """Make every `mx.compile`d function call its Python function directly.
+    """Make every `mx.compile`d function call its Python function directly (only those).
 
     They compute the same thing, but a compiled wrapper traces once and returns new
     array objects, which would hide module calls and cut provenance (dataflow edges,
@@ -93,6 +117,11 @@ def uncompiled() -> Iterator[None]:
     user's compile state untouched (MLX has no getter for it).
     Patching the wrapper type reaches functions held anywhere: module globals,
     dicts, closures (nn.ReLU's lambda), partials. Restored afterwards.
+
+    Transforms (grad, value_and_grad, vmap, checkpoint) run for real: their results are
+    activations of the calling module, and module calls inside them are not recorded
+    (they see MLX's tracer arrays, vmapped shapes): their forward and backward work is
+    the calling module's own, counted when its call is exported.
     """
     original = _COMPILED_TYPE.__call__
     functions: dict[int, Callable | None] = {}
@@ -102,7 +131,13 @@ def uncompiled() -> Iterator[None]:
         if key not in functions:
             functions[key] = _python_function(compiled)
         fn = functions[key]
-        return fn(*args, **kwargs) if fn is not None else original(compiled, *args, **kwargs)
+        if fn is not None:
+            return fn(*args, **kwargs)
+        _IN_TRANSFORM[0] += 1
+        try:
+            return _wrap(functools.partial(original, compiled), "transform", always=True)(*args, **kwargs)
+        finally:
+            _IN_TRANSFORM[0] -= 1
 
     _COMPILED_TYPE.__call__ = __call__
     try:
@@ -186,6 +221,8 @@ class Tracer:
 
         def __call__(module, *args, **kwargs):
             if tracer.stack and tracer.stack[-1][1] is module:  # super().__call__ re-entry
+                return original(module, *args, **kwargs)
+            if _IN_TRANSFORM[0]:  # inside mx.grad/vmap: the caller's own work (see uncompiled)
                 return original(module, *args, **kwargs)
             return tracer.record_call(module, original, args, kwargs, method)
 

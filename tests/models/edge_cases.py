@@ -320,3 +320,29 @@ class AncestorCycle(nn.Module):
 
     def __call__(self, x: mx.array) -> mx.array:
         return self.blocks[0](x)
+
+
+class GradInForward(nn.Module):
+    """Adds the input gradient of sum(fc(x)**2), 2*fc(x) @ W, to fc(x)."""
+
+    def __init__(self, dims: int = 4):
+        super().__init__()
+        self.fc = nn.Linear(dims, dims)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        g = mx.grad(lambda y: (self.fc(y) ** 2).sum())(x)
+        return self.fc(x) + g
+
+
+class TransformsInForward(nn.Module):
+    """vmap, value_and_grad and checkpoint inside a forward pass, then a Linear."""
+
+    def __init__(self, dims: int = 4):
+        super().__init__()
+        self.fc = nn.Linear(dims, dims)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        rows = mx.vmap(lambda r: r * mx.arange(r.shape[0]))(x)           # row * [0, 1, 2, ...]
+        value, grad = mx.value_and_grad(lambda y: (y ** 3).sum())(x)      # 3 x**2
+        twice = mx.checkpoint(lambda y: 2 * y)(x)
+        return self.fc(rows + grad + twice + value)
