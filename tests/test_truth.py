@@ -158,3 +158,18 @@ def test_module_calls_inside_a_transform_are_the_callers_work():
     g = trace(ec.TransformsInForward(), mx.zeros((3, 4)))
     assert [g.node(n)["path"] for n in g.calls()] == ["", "fc"]
     assert g.node("c1")["macs_total"] == 3 * 4 * 4
+
+
+# --- 4. iterating over an activation ---------------------------------------------------------
+
+def test_iterating_over_rows_keeps_provenance_and_macs():
+    rows, dims, hidden, experts = 6, 8, 16, 2
+    g = trace(ec.RowLoop(dims, hidden, experts), mx.zeros((rows, dims)))
+    router = rows * dims * experts
+    mix = rows * experts * dims                   # h @ zeros: a real matmul
+    per_row = dims * hidden
+    assert g.totals.macs == router + mix + rows * per_row
+    calls = [g.node(n) for n in g.calls() if g.node(n)["path"].startswith("experts.")]
+    assert len(calls) == rows and all(c["macs_total"] == per_row for c in calls)
+    # each expert call is fed by the model's own code (the row), not cut off from the input
+    assert all(g.graph.in_degree(n) > 0 for n in g.calls() if g.node(n)["path"].startswith("experts."))

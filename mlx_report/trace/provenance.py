@@ -30,7 +30,7 @@ _SKIP_FUNCTIONS = {
 }
 _SKIP_METHODS = {
     "__init__", "__new__", "__repr__", "__str__", "__getattribute__", "__setattr__",
-    "__delattr__", "__hash__", "__bool__", "__len__", "__iter__", "__array__",
+    "__delattr__", "__hash__", "__bool__", "__len__", "__iter__", "__array__",   # __iter__: _wrap_iter
     "__array_namespace__", "__dlpack__", "__dlpack_device__", "__reduce__",
     "__reduce_ex__", "__getstate__", "__setstate__", "__sizeof__", "__dir__",
     "__format__", "__init_subclass__", "__subclasshook__", "__class__", "__doc__",
@@ -172,6 +172,27 @@ def _wrap(fn: Callable, name: str, always: bool = False) -> Callable:
     return wrapper
 
 
+def _wrap_iter(fn: Callable) -> Callable:
+    """`iter(x)` with provenance: each row (a view of `x`) inherits `x`'s tags.
+
+    `for xt in x` makes its rows in C++, past the wrapped `__getitem__`; untracked, the
+    rows would look like constants and the calls on them would count no work.
+    """
+
+    def __iter__(self):
+        prov = _ACTIVE[0]
+        rec = prov.get(self) if prov is not None else None
+        for item in fn(self):
+            if rec is not None and isinstance(item, mx.array) and prov.get(item) is None:
+                prov.tick()
+                prov.use(rec)
+                prov.tag(item, rec.tags, rec.base or rec)
+            yield item
+
+    __iter__.__wrapped__ = fn
+    return __iter__
+
+
 def _wrappers() -> list[tuple[Any, str, Any, Any]]:
     """Every MLX function and array operator with its wrapper (made on first use)."""
     if not _WRAPPERS:
@@ -183,6 +204,9 @@ def _wrappers() -> list[tuple[Any, str, Any, Any]]:
                 if callable(fn) and not isinstance(fn, type):
                     _WRAPPERS.append((namespace, name, fn, _wrap(fn, name)))
         for name, attr in list(vars(mx.array).items()):
+            if name == "__iter__":
+                _WRAPPERS.append((mx.array, name, attr, _wrap_iter(attr)))
+                continue
             if name in _SKIP_METHODS and name not in _VALUE_READS:
                 continue
             if isinstance(attr, property):

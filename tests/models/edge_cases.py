@@ -346,3 +346,19 @@ class TransformsInForward(nn.Module):
         value, grad = mx.value_and_grad(lambda y: (y ** 3).sum())(x)      # 3 x**2
         twice = mx.checkpoint(lambda y: 2 * y)(x)
         return self.fc(rows + grad + twice + value)
+
+
+class RowLoop(nn.Module):
+    """Like mlx-lm's dbrx MoE: iterates over the rows of an activation, one expert per row."""
+
+    def __init__(self, dims: int = 8, hidden: int = 16, experts: int = 2):
+        super().__init__()
+        self.router = nn.Linear(dims, experts, bias=False)
+        self.experts = [nn.Linear(dims, hidden, bias=False) for _ in range(experts)]
+
+    def __call__(self, x: mx.array) -> mx.array:
+        h = self.router(x)                        # (rows, dims) -> (rows, experts)
+        outs = []
+        for i, xt in enumerate(h @ mx.zeros((h.shape[-1], x.shape[-1])) + x):   # rows of an activation
+            outs.append(self.experts[i % len(self.experts)](xt[None]))
+        return mx.concatenate(outs, axis=0)
