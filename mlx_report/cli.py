@@ -85,6 +85,8 @@ def _check_output_early(output: Optional[Path], model: str, weights: Optional[Pa
 
 def _run(debug: bool, action: Callable[[], int | None]) -> None:
     """Run a command; map MlxReportError to its one-line message and exit code."""
+    from . import pipeline
+    pipeline.on_warning = lambda w: typer.echo(f"warning: {w}", err=True)   # trace warnings
     try:
         code = action() or 0
     except MlxReportError as e:

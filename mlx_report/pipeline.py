@@ -6,6 +6,7 @@ import platform
 from contextlib import nullcontext
 from pathlib import Path
 from dataclasses import dataclass
+from typing import Callable
 
 import mlx.core as mx
 
@@ -33,6 +34,11 @@ def input_paths_of(target: str, weights: str | Path | None = None) -> list[Path]
         if Path(weights).is_dir():
             paths += sorted(Path(weights).glob("*.safetensors"))
     return paths
+
+
+# Where trace warnings go (graph.meta["warnings"]): the CLI prints them as `warning: ...`
+# lines on stderr; from Python they stay in the graph.
+on_warning: Callable[[str], None] | None = None
 
 
 def trace_target(target: str, input_texts: list[str], arg_texts: list[str] | None = None,
@@ -85,4 +91,6 @@ def trace_target(target: str, input_texts: list[str], arg_texts: list[str] | Non
         failed.graph.meta.update(meta)
         raise
     graph.meta.update(meta)
+    for warning in graph.meta.get("warnings", []) if on_warning is not None else ():
+        on_warning(warning)
     return Traced(graph, loaded, input_paths)

@@ -173,3 +173,40 @@ def test_iterating_over_rows_keeps_provenance_and_macs():
     assert len(calls) == rows and all(c["macs_total"] == per_row for c in calls)
     # each expert call is fed by the model's own code (the row), not cut off from the input
     assert all(g.graph.in_degree(n) > 0 for n in g.calls() if g.node(n)["path"].startswith("experts."))
+
+
+# --- 5. a module whose __init__ skips super().__init__() ------------------------------------
+
+def test_module_without_super_init_traces_correctly_and_is_left_as_it_was():
+    model = ec.HoldsBare(4)
+    g = trace(model, mx.zeros((2, 4)))
+    assert g.totals.params == g.totals.trainable_params == 4 * 4 + 4 + 4
+    assert g.totals.macs == 2 * 4 * 4
+    assert [g.node(n)["path"] for n in g.calls()] == ["", "fc", "scale"]
+    assert any("scale (BareScale) skips nn.Module.__init__()" in w for w in g.meta["warnings"])
+    assert "_training" not in vars(model.scale) and "_no_grad" not in vars(model.scale)
+
+
+def test_module_without_super_init_from_the_cli_warns_once(tmp_path):
+    path = write_model(tmp_path, """
+        class Bare(nn.Module):
+            def __init__(self):
+                self.weight = mx.ones((4,))
+            def __call__(self, x):
+                return x * self.weight
+        class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 4)
+                self.s = Bare()
+            def __call__(self, x):
+                return self.s(self.fc(x))
+        def model():
+            return M()
+        """)
+    result = run_cli("summary", path, "--input", "1,4")
+    assert result.returncode == 0, result.stderr
+    assert "Total params: 24" in result.stdout
+    assert result.stderr.splitlines() == [
+        "warning: s (Bare) skips nn.Module.__init__(): traced with its defaults "
+        "(training mode, nothing frozen), as MLX would have set them"]

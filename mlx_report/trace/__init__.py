@@ -11,7 +11,7 @@ from ..errors import TraceError
 from ..graph import ModelGraph, Totals
 from .call_costs import count_calls
 from .params import collect_tensors, counted_own_params, module_param_figures, own_params
-from .tree import check_tree
+from .tree import check_tree, completed_modules
 from .tracer import DataDependentError, ForwardError, Tracer, run_trace
 
 __all__ = ["trace", "TraceFailed"]
@@ -33,7 +33,14 @@ def trace(model: nn.Module, *inputs: Any, name: str | None = None, **kw_inputs: 
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 3 * limit))  # each traced call adds frames of ours
     try:
-        return _trace(model, inputs, kw_inputs, name)
+        with completed_modules(model) as bare:
+            graph = _trace(model, inputs, kw_inputs, name)
+        if bare:
+            graph.meta.setdefault("warnings", []).append(
+                f"{', '.join(bare)} {'skips' if len(bare) == 1 else 'skip'} nn.Module.__init__(): "
+                "traced with its defaults "
+                "(training mode, nothing frozen), as MLX would have set them")
+        return graph
     except RecursionError as e:
         raise TraceError(f"the model is nested too deeply to trace ({e}); mlx-report "
                          f"allows {3 * limit} frames") from None

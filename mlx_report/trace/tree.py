@@ -7,6 +7,7 @@ overflow the stack. This walk keeps the path it is on and stops at a back-refere
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Any, Iterator
 
 import mlx.nn as nn
@@ -67,3 +68,33 @@ def check_tree(model: nn.Module) -> None:
             f"the module tree has a cycle: {ref} refers back to {target or 'the model itself'}, "
             "so MLX's parameters() and named_modules() would never end; keep the back-reference "
             f"out of the tree (object.__setattr__(self, {ref.rsplit('.', 1)[-1]!r}, ...))")
+
+
+# What nn.Module.__init__ sets besides the dict itself: a module whose __init__ skips
+# super().__init__() (mlx-lm's recurrent_gemma has one) lacks them, and MLX's own
+# `training` and `trainable_parameters()` then raise AttributeError.
+_MODULE_DEFAULTS = (("_no_grad", set), ("_training", lambda: True))
+
+
+@contextmanager
+def completed_modules(model: nn.Module) -> Iterator[list[str]]:
+    """Give modules that skipped `nn.Module.__init__` its defaults while tracing.
+
+    Yields their paths; the attributes are removed again afterwards, so the model is
+    left as it was. Call after `check_tree` (named_modules() must terminate).
+    """
+    added: list[tuple[nn.Module, str]] = []
+    paths: list[str] = []
+    try:
+        for path, module in model.named_modules():
+            missing = [(k, make) for k, make in _MODULE_DEFAULTS if k not in vars(module)]
+            for key, make in missing:
+                object.__setattr__(module, key, make())
+                added.append((module, key))
+            if missing:
+                paths.append(f"{path or '(model)'} ({type(module).__name__})")
+        yield sorted(set(paths))
+    finally:
+        for module, key in added:
+            if key in vars(module):
+                object.__delattr__(module, key)

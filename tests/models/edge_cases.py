@@ -362,3 +362,23 @@ class RowLoop(nn.Module):
         for i, xt in enumerate(h @ mx.zeros((h.shape[-1], x.shape[-1])) + x):   # rows of an activation
             outs.append(self.experts[i % len(self.experts)](xt[None]))
         return mx.concatenate(outs, axis=0)
+
+
+class BareScale(nn.Module):
+    """Skips super().__init__() (as a norm in mlx-lm's recurrent_gemma does)."""
+
+    def __init__(self, dims: int = 4):  # noqa: no super().__init__() on purpose
+        self.weight = mx.ones((dims,))
+
+    def __call__(self, x: mx.array) -> mx.array:
+        return x * self.weight
+
+
+class HoldsBare(nn.Module):
+    def __init__(self, dims: int = 4):
+        super().__init__()
+        self.fc = nn.Linear(dims, dims)
+        self.scale = BareScale(dims)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        return self.scale(self.fc(x))
