@@ -204,7 +204,7 @@ def test_module_without_super_init_from_the_cli_warns_once(tmp_path):
         def model():
             return M()
         """)
-    result = run_cli("summary", path, "--input", "1,4")
+    result = run_cli("summary", path + ":model", "--input", "1,4")
     assert result.returncode == 0, result.stderr
     assert "Total params: 24" in result.stdout
     assert result.stderr.splitlines() == [
