@@ -210,3 +210,18 @@ def test_module_without_super_init_from_the_cli_warns_once(tmp_path):
     assert result.stderr.splitlines() == [
         "warning: s (Bare) skips nn.Module.__init__(): traced with its defaults "
         "(training mode, nothing frozen), as MLX would have set them"]
+
+
+# --- 6. dataclass and NamedTuple outputs ----------------------------------------------------
+
+def test_dataclass_outputs_and_arguments_are_walked():
+    from mlx_report.trace.provenance import named_arrays
+    g = trace(ec.DataclassOut(8, 16), mx.zeros((2, 8)))
+    outs = sorted((g.node(n)["name"], tuple(g.node(n)["shapes"][0])) for n in g.outputs())
+    assert outs == [("hidden", (2, 8)), ("logits", (2, 16))]
+    head = next(g.node(n) for n in g.calls() if g.node(n)["path"] == "head")
+    assert head["input_shapes"] == [(2, 8), (2, 8)] and head["output_shapes"] == [(2, 16), (2, 8)]
+    assert head["macs_total"] == 2 * 8 * 16      # activations inside a dataclass argument
+    assert g.totals.macs == 2 * 8 * 8 + 2 * 8 * 16
+    assert g.graph.has_edge("c0", "out:0") and g.graph.has_edge("c0", "out:1")
+    assert [k for k, _ in named_arrays(ec.Pair(mx.zeros(1), mx.zeros(1)))] == ["first", "second"]

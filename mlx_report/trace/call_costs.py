@@ -10,6 +10,8 @@ export counts exactly the work that depends on the inputs.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from contextlib import ExitStack, contextmanager
 from typing import Any, Callable, Iterator
 
@@ -34,6 +36,10 @@ def _describe_args(tree: Any, prov: Provenance) -> Any:
         return tuple(sorted((str(k), _describe_args(v, prov)) for k, v in tree.items()))
     if isinstance(tree, nn.Module):
         return ("module", id(tree))
+    if dataclasses.is_dataclass(tree) and not isinstance(tree, type):
+        return (type(tree).__qualname__,
+                tuple((f.name, _describe_args(getattr(tree, f.name, None), prov))
+                      for f in dataclasses.fields(tree)))
     if isinstance(tree, (bool, int, float, str, type(None))):
         return tree
     return (type(tree).__name__, id(tree))
@@ -51,9 +57,21 @@ def _split_activations(tree: Any, prov: Provenance, found: list[mx.array]) -> Ca
         if kind in (list, tuple):
             return lambda values: kind(p(values) for p in parts)
         return lambda values: kind(*(p(values) for p in parts))  # namedtuple
-    if isinstance(tree, dict) and type(tree) is dict:
+    if isinstance(tree, dict):
         parts_d = {k: _split_activations(v, prov, found) for k, v in tree.items()}
-        return lambda values: {k: p(values) for k, p in parts_d.items()}
+        if type(tree) is dict:
+            return lambda values: {k: p(values) for k, p in parts_d.items()}
+
+        def rebuild_mapping(values):  # OrderedDict, ModelOutput: a copy with new items
+            out = copy.copy(tree)
+            for k, p in parts_d.items():
+                out[k] = p(values)
+            return out
+        return rebuild_mapping
+    if dataclasses.is_dataclass(tree) and not isinstance(tree, type):
+        parts_f = {f.name: _split_activations(getattr(tree, f.name, None), prov, found)
+                   for f in dataclasses.fields(tree) if f.init}
+        return lambda values: dataclasses.replace(tree, **{k: p(values) for k, p in parts_f.items()})
     return lambda values: tree
 
 

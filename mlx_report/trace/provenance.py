@@ -10,6 +10,7 @@ estimated.
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -109,8 +110,17 @@ class Provenance:
         return peak
 
 
+def _is_dataclass(tree: Any) -> bool:
+    return dataclasses.is_dataclass(tree) and not isinstance(tree, type)
+
+
+def _fields(tree: Any) -> list[tuple[str, Any]]:
+    """(name, value) of a dataclass's fields (outputs like Hugging Face's ModelOutput)."""
+    return [(f.name, getattr(tree, f.name, None)) for f in dataclasses.fields(tree)]
+
+
 def iter_arrays(tree: Any) -> Iterator[mx.array]:
-    """Arrays in a nested structure of lists, tuples and dicts, in order."""
+    """Arrays in a nested structure of lists, tuples, dicts and dataclasses, in order."""
     if isinstance(tree, mx.array):
         yield tree
     elif isinstance(tree, (list, tuple)):
@@ -119,18 +129,29 @@ def iter_arrays(tree: Any) -> Iterator[mx.array]:
     elif isinstance(tree, dict):
         for item in tree.values():
             yield from iter_arrays(item)
+    elif _is_dataclass(tree):
+        for _, item in _fields(tree):
+            yield from iter_arrays(item)
 
 
 def named_arrays(tree: Any, prefix: str = "") -> Iterator[tuple[str, mx.array]]:
-    """(name, array) pairs: dict keys and list indices joined by dots ("logits", "1.0")."""
+    """(name, array) pairs: dict keys, field names (dataclasses, NamedTuples) and list
+    indices joined by dots ("logits", "1.0", "hidden_states.2")."""
+    join = lambda key: f"{prefix}.{key}" if prefix else str(key)  # noqa: E731
     if isinstance(tree, mx.array):
         yield prefix, tree
+    elif isinstance(tree, tuple) and hasattr(tree, "_fields"):  # a NamedTuple
+        for key, item in zip(tree._fields, tree):
+            yield from named_arrays(item, join(key))
     elif isinstance(tree, (list, tuple)):
         for i, item in enumerate(tree):
-            yield from named_arrays(item, f"{prefix}.{i}" if prefix else str(i))
+            yield from named_arrays(item, join(i))
     elif isinstance(tree, dict):
         for key, item in tree.items():
-            yield from named_arrays(item, f"{prefix}.{key}" if prefix else str(key))
+            yield from named_arrays(item, join(key))
+    elif _is_dataclass(tree):
+        for key, item in _fields(tree):
+            yield from named_arrays(item, join(key))
 
 
 _ACTIVE: list[Provenance | None] = [None]   # the provenance of the trace in progress

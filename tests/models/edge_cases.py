@@ -382,3 +382,43 @@ class HoldsBare(nn.Module):
 
     def __call__(self, x: mx.array) -> mx.array:
         return self.scale(self.fc(x))
+
+
+from dataclasses import dataclass  # noqa: E402
+from typing import NamedTuple  # noqa: E402
+
+
+@dataclass
+class ModelOutput:
+    """Like Hugging Face's ModelOutput: arrays in named fields."""
+
+    logits: mx.array
+    hidden: mx.array
+
+
+class Pair(NamedTuple):
+    first: mx.array
+    second: mx.array
+
+
+class DataclassOut(nn.Module):
+    """Returns a dataclass; its head takes a dataclass and returns a NamedTuple."""
+
+    def __init__(self, dims: int = 8, vocab: int = 16):
+        super().__init__()
+        self.body = nn.Linear(dims, dims)
+        self.head = DataclassHead(dims, vocab)
+
+    def __call__(self, x: mx.array) -> ModelOutput:
+        h = self.body(x)
+        pair = self.head(ModelOutput(logits=h, hidden=h))
+        return ModelOutput(logits=pair.first, hidden=pair.second)
+
+
+class DataclassHead(nn.Module):
+    def __init__(self, dims: int, vocab: int):
+        super().__init__()
+        self.w = mx.zeros((dims, vocab))
+
+    def __call__(self, out: ModelOutput) -> Pair:
+        return Pair(first=out.logits @ self.w, second=out.hidden)
