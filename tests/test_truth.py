@@ -225,3 +225,48 @@ def test_dataclass_outputs_and_arguments_are_walked():
     assert g.totals.macs == 2 * 8 * 8 + 2 * 8 * 16
     assert g.graph.has_edge("c0", "out:0") and g.graph.has_edge("c0", "out:1")
     assert [k for k, _ in named_arrays(ec.Pair(mx.zeros(1), mx.zeros(1)))] == ["first", "second"]
+
+
+# --- 7. two threads tracing at once ---------------------------------------------------------
+
+def _summary_of(g) -> tuple:
+    return (g.totals.macs, g.totals.params, len(list(g.calls())), sorted(g.graph.edges()),
+            g.totals.peak_activation_bytes)
+
+
+def test_two_threads_tracing_at_once_get_what_one_gets_alone():
+    import threading
+    small, big = ec.Slow(8, 3), ec.Slow(16, 5)
+    alone = [_summary_of(trace(small, mx.zeros((2, 8)))), _summary_of(trace(big, mx.zeros((4, 16))))]
+    results: dict[int, tuple] = {}
+    errors: list[BaseException] = []
+
+    def run(i, model, x):
+        try:
+            results[i] = _summary_of(trace(model, x))
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(0, small, mx.zeros((2, 8)))),
+               threading.Thread(target=run, args=(1, big, mx.zeros((4, 16))))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and [results[0], results[1]] == alone
+    assert nn.Linear.__call__.__name__ == "__call__" and not hasattr(nn.Linear.__call__, "__wrapped__")
+
+
+def test_trace_inside_a_traced_forward_is_refused_clearly():
+    class TracesItself(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def __call__(self, x):
+            trace(self.fc, x)
+            return self.fc(x)
+
+    with pytest.raises(TraceError, match="a trace was started inside a forward pass being traced"):
+        trace(TracesItself(), mx.zeros((1, 4)))
+    assert not hasattr(nn.Linear.__call__, "__wrapped__")

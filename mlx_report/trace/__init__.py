@@ -12,7 +12,7 @@ from ..graph import ModelGraph, Totals
 from .call_costs import count_calls
 from .params import collect_tensors, counted_own_params, module_param_figures, own_params
 from .tree import check_tree, completed_modules
-from .tracer import DataDependentError, ForwardError, Tracer, run_trace
+from .tracer import TRACE_LOCK, DataDependentError, ForwardError, NestedTraceError, Tracer, run_trace
 
 __all__ = ["trace", "TraceFailed"]
 
@@ -29,6 +29,11 @@ class TraceFailed(TraceError):
 
 def trace(model: nn.Module, *inputs: Any, name: str | None = None, **kw_inputs: Any) -> ModelGraph:
     """Trace one lazy forward pass of `model` on example inputs; evaluate nothing."""
+    with TRACE_LOCK:  # one trace at a time: it patches process-wide state (tracer.py)
+        return _locked_trace(model, inputs, name, kw_inputs)
+
+
+def _locked_trace(model: nn.Module, inputs: tuple, name: str | None, kw_inputs: dict) -> ModelGraph:
     check_tree(model)
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 3 * limit))  # each traced call adds frames of ours
@@ -51,7 +56,11 @@ def trace(model: nn.Module, *inputs: Any, name: str | None = None, **kw_inputs: 
 def _trace(model: nn.Module, inputs: tuple, kw_inputs: dict, name: str | None) -> ModelGraph:
     try:
         tracer, _ = run_trace(model, inputs, kw_inputs)
+    except NestedTraceError as e:
+        raise TraceError(str(e)) from None
     except ForwardError as e:
+        if isinstance(e.original, NestedTraceError):
+            raise TraceError(str(e.original)) from None
         if isinstance(e.original, DataDependentError):
             raise TraceError(str(e.original)) from None
         if isinstance(e.original, RecursionError):

@@ -12,6 +12,7 @@ import functools
 import gc
 import inspect
 import sys
+import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -397,6 +398,15 @@ def _training_modes(model: nn.Module) -> list[tuple[nn.Module, bool]]:
     return [(m, m.training) for _, m in model.named_modules()]
 
 
+# Tracing patches process-wide state (module classes, MLX's functions, the active
+# provenance): one trace at a time. A second thread waits for the first to finish.
+TRACE_LOCK = threading.RLock()
+
+
+class NestedTraceError(Exception):
+    """A trace was started from inside a forward pass being traced (same thread)."""
+
+
 def run_trace(model: nn.Module, args: tuple, kwargs: dict) -> tuple[Tracer, Any]:
     """Run one lazy forward pass under the tracer, restoring the model afterwards.
 
@@ -404,6 +414,21 @@ def run_trace(model: nn.Module, args: tuple, kwargs: dict) -> tuple[Tracer, Any]
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"expected an mlx.nn.Module, got {type(model).__name__}")
+    with TRACE_LOCK:
+        if _TRACING[0]:
+            raise NestedTraceError("a trace was started inside a forward pass being traced; "
+                                   "trace the inner model separately")
+        _TRACING[0] = True
+        try:
+            return _run_trace(model, args, kwargs)
+        finally:
+            _TRACING[0] = False
+
+
+_TRACING = [False]
+
+
+def _run_trace(model: nn.Module, args: tuple, kwargs: dict) -> tuple[Tracer, Any]:
     tracer = Tracer(model)
     params_before = tree_flatten(model.parameters())
     modes = _training_modes(model)

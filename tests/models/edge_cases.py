@@ -422,3 +422,19 @@ class DataclassHead(nn.Module):
 
     def __call__(self, out: ModelOutput) -> Pair:
         return Pair(first=out.logits @ self.w, second=out.hidden)
+
+
+class Slow(nn.Module):
+    """Sleeps between its calls, so two threads tracing it overlap."""
+
+    def __init__(self, dims: int = 8, layers: int = 3, pause: float = 0.05):
+        super().__init__()
+        self.layers = [nn.Linear(dims, dims) for _ in range(layers)]
+        self.pause = pause
+
+    def __call__(self, x: mx.array) -> mx.array:
+        import time
+        for layer in self.layers:
+            time.sleep(self.pause)
+            x = layer(x) + x
+        return x
