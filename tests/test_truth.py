@@ -270,3 +270,53 @@ def test_trace_inside_a_traced_forward_is_refused_clearly():
     with pytest.raises(TraceError, match="a trace was started inside a forward pass being traced"):
         trace(TracesItself(), mx.zeros((1, 4)))
     assert not hasattr(nn.Linear.__call__, "__wrapped__")
+
+
+# --- 8. flipped and input-dilated convolutions with stride ----------------------------------
+
+def _brute_force_conv_macs(x_shape, w_shape, stride, pad_lo, kernel_dilation, input_dilation,
+                           groups, out_shape) -> int:
+    """Nonzero products of an explicit convolution over the dilated, padded input."""
+    import itertools
+    import numpy as np
+    spatial = x_shape[1:-1]
+    real = np.ones(spatial, dtype=bool)
+    dilated = np.zeros([(n - 1) * d + 1 for n, d in zip(spatial, input_dilation)], dtype=bool)
+    dilated[tuple(slice(None, None, d) for d in input_dilation)] = real
+    products = 0
+    for o in itertools.product(*(range(n) for n in out_shape[1:-1])):
+        for k in itertools.product(*(range(n) for n in w_shape[1:-1])):
+            p = [oi * s + ki * kd - lo for oi, ki, s, kd, lo in zip(o, k, stride, kernel_dilation, pad_lo)]
+            if all(0 <= pi < n for pi, n in zip(p, dilated.shape)) and dilated[tuple(p)]:
+                products += 1
+    return x_shape[0] * products * w_shape[0] * w_shape[-1]
+
+
+CONVS = [  # (input, weight, stride, padding (lo, hi), kernel dilation, input dilation, groups, flip)
+    ((1, 9, 7, 3), (4, 3, 2, 3), (2, 1), ([1, 0], [2, 1]), (1, 2), (2, 3), 1, True),
+    ((2, 8, 8, 4), (6, 3, 3, 2), (2, 2), ([1, 1], [1, 1]), (1, 1), (2, 2), 2, False),
+    ((1, 10, 5), (3, 4, 5), (3,), ([2], [0]), (2,), (3,), 1, True),
+    ((1, 6, 6, 2), (2, 3, 3, 2), (2, 2), ([1, 1], [1, 1]), (1, 1), (1, 1), 1, True),   # flip only
+]
+
+
+@pytest.mark.parametrize("case", CONVS)
+def test_convolution_macs_match_brute_force(case):
+    from mlx_report.trace.costs import count_function
+    x_shape, w_shape, stride, padding, kd, idil, groups, flip = case
+    w = mx.zeros(w_shape)
+    fn = lambda x: mx.conv_general(x, w, stride=stride, padding=padding, kernel_dilation=kd,  # noqa: E731
+                                   input_dilation=idil, groups=groups, flip=flip)
+    out_shape = fn(mx.zeros(x_shape)).shape
+    expected = (_brute_force_conv_macs(x_shape, w_shape, stride, padding[0], kd, idil, groups, out_shape)
+                if any(d > 1 for d in idil) else
+                # plain convolution: every output element times the kernel (padding counted)
+                mx.zeros(out_shape).size * int(mx.zeros(w_shape[1:]).size))
+    assert count_function(fn, mx.zeros(x_shape)).macs == expected
+
+
+def test_transposed_convolution_is_input_times_kernel():
+    from mlx_report.trace.costs import count_function
+    w = mx.zeros((4, 3, 3, 2))                       # conv_transpose: (C_out, kH, kW, C_in)
+    macs = count_function(lambda x: mx.conv_transpose2d(x, w, stride=2), mx.zeros((1, 5, 5, 2))).macs
+    assert macs == 5 * 5 * 2 * 4 * 3 * 3

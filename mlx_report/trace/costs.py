@@ -10,7 +10,7 @@ counted, so lazy weight initialisation (RandomBits, ...) is left out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from math import prod
+from math import gcd, prod
 from typing import Any, Callable
 
 Shape = tuple[int, ...]
@@ -44,18 +44,49 @@ def _matmul(ins: list[Shape], out: Shape) -> int:
     return prod(out) * ins[0][-1]
 
 
+def _taps_on_input(out: int, kernel: int, stride: int, pad_lo: int, kernel_dilation: int,
+                   input_dilation: int, length: int) -> int:
+    """(output position, kernel tap) pairs of one spatial axis that read a real input element.
+
+    Position o, tap k reads p = o*stride + k*kernel_dilation - pad_lo of the input dilated
+    by `input_dilation` (length (length-1)*input_dilation + 1): a real element when
+    0 <= p < that length and p is a multiple of `input_dilation`; others are inserted zeros.
+    """
+    span = (length - 1) * input_dilation + 1
+    count = 0
+    for k in range(kernel):
+        c = k * kernel_dilation - pad_lo
+        lo = max(0, -(c // stride))              # first o with o*stride + c >= 0
+        hi = min(out - 1, (span - 1 - c) // stride)
+        if hi < lo:
+            continue
+        if input_dilation == 1:
+            count += hi - lo + 1
+            continue
+        period = input_dilation // gcd(stride, input_dilation)   # residues repeat in o
+        hits = [o for o in range(lo, min(lo + period, hi + 1)) if (o * stride + c) % input_dilation == 0]
+        for o in hits:
+            count += (hi - o) // period + 1
+    return count
+
+
 def _convolution(ins: list[Shape], out: Shape, args: list | None = None) -> int:
-    # MLX weights are (C_out, *kernel, C_in / groups): MACs per output element are
-    # the kernel volume times the input channels of its group. A transposed
-    # convolution runs as a convolution over an input dilated with zeros
-    # (arguments: stride, padding lo/hi, kernel dilation, input dilation, groups,
-    # flip); multiplying inserted zeros is no work, so count what PyTorch and fvcore
-    # count: every input element times the whole kernel of its group.
+    # MLX weights are (C_out, *kernel, C_in / groups): MACs per output element are the
+    # kernel volume times the input channels of its group (padding counted, as
+    # PyTorch and fvcore count it). An input-dilated convolution (how a transposed
+    # convolution runs; arguments: stride, padding lo, padding hi, kernel dilation,
+    # input dilation, groups, flip) multiplies inserted zeros, which is no work: count
+    # the products that read a real input element, exactly, axis by axis. Flipping the
+    # kernel changes no count. With stride 1 and no padding cut this is every input
+    # element times the whole kernel (PyTorch's ConvTranspose count).
     input_dilation = args[4] if args and len(args) > 4 else None
-    flipped = bool(args[6]) if args and len(args) > 6 else False  # conv_transpose sets flip
-    if flipped or (input_dilation and any(d > 1 for d in input_dilation)):
-        return prod(ins[0][:-1]) * prod(ins[1])
-    return prod(out) * prod(ins[1][1:])
+    if not input_dilation or all(d == 1 for d in input_dilation):
+        return prod(out) * prod(ins[1][1:])
+    stride, pad_lo, kernel_dilation = args[0], args[1], args[3]
+    x, w = ins[0], ins[1]
+    pairs = prod(_taps_on_input(out[1 + i], w[1 + i], stride[i], pad_lo[i], kernel_dilation[i],
+                                input_dilation[i], x[1 + i]) for i in range(len(x) - 2))
+    return out[0] * pairs * w[0] * w[-1]
 
 
 def _attention(ins: list[Shape], out: Shape) -> int:
