@@ -320,3 +320,33 @@ def test_transposed_convolution_is_input_times_kernel():
     w = mx.zeros((4, 3, 3, 2))                       # conv_transpose: (C_out, kH, kW, C_in)
     macs = count_function(lambda x: mx.conv_transpose2d(x, w, stride=2), mx.zeros((1, 5, 5, 2))).macs
     assert macs == 5 * 5 * 2 * 4 * 3 * 3
+
+
+# --- 9. identical work merged by export, computed twice by eager MLX ------------------------
+
+class TwiceTheSame(nn.Module):
+    def __init__(self, dims: int = 8):
+        super().__init__()
+        self.w = mx.zeros((dims, dims))
+        self.fc = nn.Linear(dims, dims)
+
+    def __call__(self, x):
+        return (x @ self.w) + (x @ self.w) + self.fc(x) + self.fc(x) + (self.fc.weight @ self.fc.weight)[:2]
+
+
+def test_duplicate_identical_work_is_counted_as_eager_mlx_runs_it():
+    g = trace(TwiceTheSame(8), mx.zeros((2, 8)))
+    root = g.node("c0")
+    # eager MLX computes each of the two x @ w (export alone would merge them into one);
+    # w @ w does not depend on the input: not counted
+    assert root["macs_self"] == 2 * (2 * 8 * 8)
+    assert [g.node(n)["macs_total"] for n in g.children("c0")] == [2 * 8 * 8, 2 * 8 * 8]
+    assert g.totals.macs == 4 * (2 * 8 * 8)
+
+
+def test_grad_inside_forward_counts_forward_and_backward():
+    g = trace(ec.GradInForward(4), mx.zeros((2, 4)))
+    fc = 2 * 4 * 4
+    assert g.node("c1")["macs_total"] == fc          # the fc call outside the transform
+    assert g.node("c0")["macs_self"] == 2 * fc       # grad: its forward fc, and dL/dx = dh @ W
+    assert g.totals.macs == 3 * fc

@@ -20,6 +20,7 @@ import mlx.nn as nn
 from mlx.utils import tree_flatten, tree_unflatten
 
 from .costs import Cost, count_function
+from .distinct import distinct_ops
 from .layer_rules import leaf_cost
 from .provenance import Provenance
 from .signature import Signatures
@@ -164,6 +165,7 @@ def count_calls(model: nn.Module, call_sites: dict[str, tuple[nn.Module, tuple, 
             if key not in cache:
                 if not swapped:
                     exporting.enter_context(uncompiled())
+                    exporting.enter_context(distinct_ops())   # count each eager call once
                     exporting.enter_context(placeholder_weights(model))
                     swapped = True
                 try:
