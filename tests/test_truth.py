@@ -350,3 +350,71 @@ def test_grad_inside_forward_counts_forward_and_backward():
     assert g.node("c1")["macs_total"] == fc          # the fc call outside the transform
     assert g.node("c0")["macs_self"] == 2 * fc       # grad: its forward fc, and dL/dx = dh @ W
     assert g.totals.macs == 3 * fc
+
+
+# --- 10. SegmentedMM / LUF and every primitive MLX has -------------------------------------
+
+class Unexportable(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = mx.zeros((6, 5))
+
+    def __call__(self, x):
+        y = mx.segmented_mm(x, self.w, mx.array([[0, 2], [2, 6]]))      # (2, 4, 5)
+        _, _, u = mx.linalg.lu(x[:, :4] @ mx.zeros((4, 4)), stream=mx.cpu)
+        lu, _ = mx.linalg.lu_factor(x[:, :3].T @ x[:, :3], stream=mx.cpu)  # (3, 3)
+        return y.sum(0) + u.sum() + lu.sum()
+
+
+def test_segmented_mm_and_lu_have_analytic_macs():
+    g = trace(Unexportable(), mx.zeros((4, 6)))
+    seg = 4 * 6 * 5                                   # segments partition K = 6
+    lu4 = sum((4 - k - 1) ** 2 for k in range(4))     # 14: about n^3/3
+    lu3 = sum((3 - k - 1) ** 2 for k in range(3))
+    assert g.uncounted_ops == {} and "warnings" not in g.meta
+    assert g.totals.macs == seg + 4 * 4 * 4 + lu4 + 3 * 4 * 3 + lu3
+
+
+def _mlx_primitive_classes() -> set[str]:
+    """Every concrete primitive class of the installed MLX, from its headers."""
+    import re
+    include = Path(mx.__file__).parent.parent / "include" / "mlx"
+    if not include.is_dir():
+        include = Path(mx.__file__).parent / "include" / "mlx"
+    text = "".join((include / f).read_text() for f in
+                   ("primitives.h", "fast_primitives.h", "distributed/primitives.h"))
+    return set(re.findall(r"^class (?:MLX_API )?(\w+) : public \w+", text, flags=re.M))
+
+
+def test_every_mlx_primitive_has_a_rule_or_a_documented_zero_or_is_loudly_uncounted():
+    from mlx_report.trace import costs
+    names = _mlx_primitive_classes()
+    assert len(names) > 100 and {"Matmul", "SegmentedMM", "LUF", "Convolution"} <= names
+    categories = {
+        "mac rule": set(costs.MAC_RULES) | {"Convolution", "Hadamard"},
+        "analytic, unexportable (standins.py)": {"SegmentedMM", "LUF"},
+        "elementwise": costs.ELEMENTWISE | costs.REDUCTIONS | set(costs.FUSED_FLOPS_PER_ELEMENT),
+        "free (documented 0)": costs.FREE,
+        "no rule: uncounted, with a warning": costs.NO_RULE,
+        "abstract": costs.ABSTRACT,
+    }
+    missing = sorted(n for n in names if not any(n in c for c in categories.values()))
+    assert not missing, f"primitives with no rule and no documented 0: {missing}"
+
+
+def test_uncounted_primitive_is_a_loud_warning(tmp_path):
+    path = write_model(tmp_path, """
+        class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 4)
+            def __call__(self, x):
+                return self.fc(mx.linalg.svd(x, compute_uv=False, stream=mx.cpu)[None])
+        def model():
+            return M()
+        """)
+    result = run_cli("summary", path + ":model", "--input", "4,4")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings == ["warning: uncounted work: SVD ×1 (no cost rule, or the call could not be "
+                        "exported): total MACs and FLOPs leave it out"]

@@ -162,6 +162,10 @@ def _build_graph(tracer: Tracer, model: nn.Module, name: str | None) -> ModelGra
     t.calls = len(calls)
     t.max_depth = max((g.nodes[n]["depth"] for n in calls), default=0)
     meta: dict[str, Any] = {}
+    if uncounted:  # loud: a number with work left out must never look complete
+        ops = ", ".join(f"{k} ×{v}" for k, v in sorted(uncounted.items()))
+        meta["warnings"] = [f"uncounted work: {ops} (no cost rule, or the call could not be "
+                            "exported): total MACs and FLOPs leave it out"]
     if tracer.value_reads:
         meta["value_reads"] = [f"{p or '(model)'}: {op}" for p, op in tracer.value_reads]
     return ModelGraph(

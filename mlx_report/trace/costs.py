@@ -25,14 +25,26 @@ FREE = {
     "Equal", "NotEqual", "Greater", "GreaterEqual", "Less", "LessEqual", "LogicalNot",
     "LogicalAnd", "LogicalOr", "Sort", "ArgSort", "ArgPartition", "Partition", "Real",
     "Imag", "BitwiseBinary", "BitwiseInvert", "Floor", "Ceil", "Round", "Sign",
+    "MaskedScatter", "SearchSorted",
+    # Distributed communication: data movement between processes, not arithmetic here.
+    "AllGather", "AllReduce", "ReduceScatter", "Send", "Recv",
 }
+# Arithmetic with no closed-form count (iterative decompositions, user kernels, backward
+# fused ops, compiled groups): always reported as uncounted, with a warning, never 0.
+NO_RULE = {
+    "SVD", "Eig", "Eigh", "CustomKernel", "CustomTransforms", "Compiled", "CrossEntropy",
+    "CrossEntropyVJP", "GatedDeltaUpdate", "GatedDeltaUpdateVJP", "RMSNormVJP", "LayerNormVJP",
+    "ScaledDotProductAttentionVJP", "FFT",
+}
+# Abstract base classes of MLX's primitives: never a node of a graph.
+ABSTRACT = {"Primitive", "UnaryPrimitive", "Custom", "DistPrimitive"}
 # One FLOP per output element.
 ELEMENTWISE = {
     "Add", "Subtract", "Multiply", "Divide", "Maximum", "Minimum", "Negative", "Abs",
     "Square", "Sqrt", "Rsqrt", "Exp", "Expm1", "Log", "Log1p", "Sin", "Cos", "Tan",
     "Tanh", "Sinh", "Cosh", "Sigmoid", "Erf", "ErfInv", "Power", "Remainder",
     "DivMod", "LogAddExp", "ArcTan", "ArcTan2", "ArcSin", "ArcCos", "ArcTanh",
-    "ArcSinh", "ArcCosh", "Conjugate", "FloorDivide", "Dequantize", "Quantize",
+    "ArcSinh", "ArcCosh", "Conjugate", "FloorDivide", "Dequantize", "Quantize", "ConvertFP8",
 }
 # One FLOP per input element.
 REDUCTIONS = {"Reduce", "ArgReduce", "Scan", "LogSumExp", "CumSum", "Cummax", "Cummin"}
@@ -101,15 +113,59 @@ def _block_masked_mm(ins: list[Shape], out: Shape) -> int:
     return prod(out) * ins[0][-1]
 
 
+def segmented_mm_macs(a: Shape, b: Shape) -> int:
+    """SegmentedMM: a (..., M, K) times b (..., K, N) in segments of K.
+
+    The segments' bounds are data; counted as segments that partition K once (how
+    MoE gradients use it), i.e. one (M, K) x (K, N) matmul per batch element.
+    """
+    return prod(a[:-2]) * a[-2] * a[-1] * b[-1]
+
+
+def lu_macs(a: Shape) -> int:
+    """LU factorisation (LUF) of (..., M, N) by Gaussian elimination: the trailing update
+    of step k is (M-k-1) x (N-k-1) multiply-adds (about N^3/3 for a square matrix)."""
+    m, n = a[-2], a[-1]
+    return prod(a[:-2]) * sum((m - k - 1) * (n - k - 1) for k in range(min(m, n)))
+
+
+def _square(a: Shape) -> tuple[int, int]:
+    return prod(a[:-2]), a[-1]
+
+
+def _cholesky(ins: list[Shape], out: Shape) -> int:
+    batch, n = _square(ins[0])          # n^3/6 multiply-adds (Golub & Van Loan)
+    return batch * n ** 3 // 6
+
+
+def _inverse(ins: list[Shape], out: Shape) -> int:
+    batch, n = _square(ins[0])          # LU plus n solves: n^3 multiply-adds
+    return batch * n ** 3
+
+
+def _qr(ins: list[Shape], out: Shape) -> int:
+    m, n = ins[0][-2], ins[0][-1]       # Householder: m n^2 - n^3/3 multiply-adds (m >= n)
+    k = min(m, n)
+    return prod(ins[0][:-2]) * (max(m, n) * k * k - k ** 3 // 3)
+
+
+def _hadamard(ins: list[Shape], out: Shape) -> int:
+    n = ins[0][-1]                      # fast Walsh-Hadamard: n log2 n additions per row
+    return prod(ins[0]) * max(n.bit_length() - 1, 0)
+
+
 MAC_RULES: dict[str, Callable[[list[Shape], Shape], int]] = {
     "Matmul": _matmul,
     "AddMM": _matmul,
     "BlockMaskedMM": _block_masked_mm,
     "GatherMM": _matmul,
-    "SegmentedMM": _matmul,
     "QuantizedMatmul": _matmul,     # K comes from the unpacked activation, not the packed weight
     "GatherQMM": _matmul,
+    "GatherQQMM": _matmul,
     "QQMatmul": _matmul,
+    "Cholesky": _cholesky,
+    "Inverse": _inverse,
+    "QRF": _qr,
     "ScaledDotProductAttention": _attention,
 }
 
@@ -153,6 +209,8 @@ def primitive_cost(name: str, ins: list[Shape], outs: list[Shape], cost: Cost,
         cost.elementwise_flops += sum(prod(o) for o in outs)
     elif name in REDUCTIONS:
         cost.elementwise_flops += prod(ins[0]) if ins else 0
+    elif name == "Hadamard":
+        cost.elementwise_flops += _hadamard(ins, outs[0])
     elif name in FUSED_FLOPS_PER_ELEMENT:
         cost.elementwise_flops += FUSED_FLOPS_PER_ELEMENT[name] * prod(ins[0])
     elif name not in FREE:
