@@ -391,7 +391,7 @@ def test_every_mlx_primitive_has_a_rule_or_a_documented_zero_or_is_loudly_uncoun
     names = _mlx_primitive_classes()
     assert len(names) > 100 and {"Matmul", "SegmentedMM", "LUF", "Convolution"} <= names
     categories = {
-        "mac rule": set(costs.MAC_RULES) | {"Convolution", "Hadamard"},
+        "mac rule": set(costs.MAC_RULES) | {"Convolution"},
         "analytic, unexportable (standins.py)": {"SegmentedMM", "LUF"},
         "elementwise": costs.ELEMENTWISE | costs.REDUCTIONS | set(costs.FUSED_FLOPS_PER_ELEMENT),
         "free (documented 0)": costs.FREE,
@@ -418,3 +418,36 @@ def test_uncounted_primitive_is_a_loud_warning(tmp_path):
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
     assert warnings == ["warning: uncounted work: SVD ×1 (no cost rule, or the call could not be "
                         "exported): total MACs and FLOPs leave it out"]
+
+
+# --- 11. never-called modules ----------------------------------------------------------------
+
+class IdleParts(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)                                   # 20 params, called
+        self.head = nn.Linear(4, 10)                                # 50 params, never called
+        self.aux = nn.Sequential(nn.Linear(4, 4), nn.ReLU())         # 20 params, never called
+
+    def __call__(self, x):
+        return self.fc(x)
+
+
+def test_never_called_modules_are_shown_as_not_called_and_counted():
+    from mlx_report.analysis.table import build_table
+    from mlx_report.render.text import render_text
+    g = trace(IdleParts(), mx.zeros((1, 4)))
+    assert g.totals.params == 90
+    assert [(e["path"], e["params"]) for e in g.meta["not_called"]] == [("aux", 20), ("head", 50)]
+    expanded = build_table(g, depth=1)
+    rows = {r.name: r for r in expanded.rows}
+    assert rows["head"].type == "Linear, not called" and rows["head"].params == 50
+    assert rows["aux"].params == 20 and rows["aux"].macs is None and rows["aux"].output_shapes == []
+    assert sum(r.params or 0 for r in expanded.rows) == 90           # rows add up to the total
+    assert not any(r.shared_params for r in expanded.rows)
+    collapsed = build_table(g, depth=0).rows[0]
+    assert collapsed.params == 90 and collapsed.shared_params == 0   # was "20 (+70 shared)"
+    for table in (expanded, build_table(g, depth=0)):
+        text = render_text(g, table)
+        assert "shared" not in text
+    assert "├─aux (Sequential, not called)" in render_text(g, expanded)

@@ -80,6 +80,22 @@ def _trainable(d: dict) -> str:
     return "False" if not d.get("trainable_params") else "Partial"
 
 
+def _not_called_row(entry: dict, parent: dict, prefix: str, total_params: int) -> TableRow:
+    """A row for a module never called: its params, no shapes, no MACs."""
+    parent_path = parent["path"]
+    path = entry["path"]
+    name = path[len(parent_path) + 1:] if parent_path and path.startswith(parent_path + ".") else path
+    params = entry["params"]
+    trainable = ("--" if not params else "True" if entry["trainable_params"] == params
+                 else "False" if not entry["trainable_params"] else "Partial")
+    return TableRow(
+        node_id=f"not-called:{path}", depth=parent["depth"] + 1, prefix=prefix, name=name,
+        path=path, type=f"{entry['type']}, not called", count=1, input_shapes=[],
+        output_shapes=[], dtypes=[], params=params, shared_params=0,
+        params_percent=(100.0 * params / total_params) if params else None, macs=None,
+        trainable=trainable, config="", reused=False)
+
+
 def build_table(graph: ModelGraph, depth: int = 3, fold: bool = True) -> Table:
     """Rows of the calls at depth <= `depth`, with identical sibling runs folded."""
     folds = find_folds(graph) if fold else {}
@@ -97,10 +113,16 @@ def build_table(graph: ModelGraph, depth: int = 3, fold: bool = True) -> Table:
                 out.append(child)
         return out
 
+    not_called: dict[str, list[dict]] = {}
+    for entry in graph.meta.get("not_called", []):
+        not_called.setdefault(entry["parent"], []).append(entry)
+
     def visit(node_id: str, lead: str, is_last: bool, is_root: bool, count: int) -> None:
         nonlocal used_fold
         d = graph.node(node_id)
+        idle = not_called.get(node_id, []) if d["depth"] < depth else []
         kids = visible_children(node_id)
+        expanded = bool(kids or idle)
         fold_here = folds.get(node_id)
         n = fold_here.count if fold_here and fold_here.first == node_id else 1
         used_fold |= n > 1
@@ -111,12 +133,12 @@ def build_table(graph: ModelGraph, depth: int = 3, fold: bool = True) -> Table:
         if n > 1:
             params = sum(_counted(graph.node(m)) for m in members)
             macs = sum(graph.node(m).get("macs_total", 0) for m in members)
-        elif kids:
+        elif expanded:
             params, macs = _counted_own(d) or None, d.get("macs_self", 0) or None
         else:
             params, macs = _counted(d), d.get("macs_total", 0)
         shown_all = (sum(graph.node(m).get("params", 0) for m in members) if n > 1
-                     else d.get("params_own", 0) if kids else d.get("params", 0))
+                     else d.get("params_own", 0) if expanded else d.get("params", 0))
         shared = max(0, shown_all - (params or 0))
         if reused and params is not None:
             params = None
@@ -134,11 +156,14 @@ def build_table(graph: ModelGraph, depth: int = 3, fold: bool = True) -> Table:
             shared_params=0 if reused else shared,
             params_percent=(100.0 * params / total_params) if params else None,
             macs=macs, trainable=_trainable(d), config=d.get("config", ""),
-            reused=reused, error=d.get("error"), expanded=bool(kids),
+            reused=reused, error=d.get("error"), expanded=expanded,
         ))
         child_lead = "" if is_root else lead + ("    " if is_last else "│    ")
         for i, child in enumerate(kids):
-            visit(child, child_lead, i == len(kids) - 1, False, 1)
+            visit(child, child_lead, i == len(kids) - 1 and not idle, False, 1)
+        for i, entry in enumerate(idle):
+            rows.append(_not_called_row(entry, d, child_lead + ("└─" if i == len(idle) - 1 else "├─"),
+                                        total_params))
 
     if "c0" in graph.graph:
         visit("c0", "", True, True, 1)
@@ -148,6 +173,9 @@ def build_table(graph: ModelGraph, depth: int = 3, fold: bool = True) -> Table:
                      "combined params and MACs; the rows beneath describe one block.")
     if any(r.reused for r in rows):
         notes.append("(reused): a further call of a module already listed; its params count once.")
+    if any(r.node_id.startswith("not-called:") for r in rows):
+        notes.append("not called: a module of the model the forward pass never called; its "
+                     "params count (they are the model's), it has no shapes or MACs.")
     if any(r.shared_params for r in rows):
         notes.append("(shared): parameters already counted at an earlier row (tied weights, "
                      "shared modules); each array counts once.")

@@ -10,7 +10,7 @@ import mlx.nn as nn
 from ..errors import TraceError
 from ..graph import ModelGraph, Totals
 from .call_costs import count_calls
-from .params import collect_tensors, counted_own_params, module_param_figures, own_params
+from .params import collect_tensors, counted_own_params, module_param_figures, not_called, own_params
 from .tree import check_tree, completed_modules
 from .tracer import TRACE_LOCK, DataDependentError, ForwardError, NestedTraceError, Tracer, run_trace
 
@@ -120,9 +120,16 @@ def _build_graph(tracer: Tracer, model: nn.Module, name: str | None) -> ModelGra
         node.update(module_param_figures(module, by_id))
         node["params_own"] = own_params(module, by_id)
         node["params_own_counted"] = counted_own_params(module, by_id, counted)
+    first_calls: dict[int, str] = {}
+    for node_id, (module, _, _) in tracer.call_sites.items():
+        first_calls.setdefault(id(module), node_id)
+    uncalled = not_called(model, first_calls, by_id, counted)
+    for entry in uncalled:  # their params are the nearest called ancestor's (row totals add up)
+        g.nodes[entry["parent"]]["params_not_called"] = (
+            g.nodes[entry["parent"]].get("params_not_called", 0) + entry["params"])
     for node_id in reversed(list(tracer.call_sites)):  # children before parents
         node = g.nodes[node_id]
-        node["params_counted"] = node["params_own_counted"] + sum(
+        node["params_counted"] = node["params_own_counted"] + node.get("params_not_called", 0) + sum(
             g.nodes[c]["params_counted"] for c in node["children"])
     children = {n: g.nodes[n]["children"] for n in tracer.call_sites}
     uncounted: dict[str, int] = {}
@@ -162,6 +169,8 @@ def _build_graph(tracer: Tracer, model: nn.Module, name: str | None) -> ModelGra
     t.calls = len(calls)
     t.max_depth = max((g.nodes[n]["depth"] for n in calls), default=0)
     meta: dict[str, Any] = {}
+    if uncalled:
+        meta["not_called"] = uncalled
     if uncounted:  # loud: a number with work left out must never look complete
         ops = ", ".join(f"{k} ×{v}" for k, v in sorted(uncounted.items()))
         meta["warnings"] = [f"uncounted work: {ops} (no cost rule, or the call could not be "

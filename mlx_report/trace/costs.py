@@ -34,7 +34,7 @@ FREE = {
 NO_RULE = {
     "SVD", "Eig", "Eigh", "CustomKernel", "CustomTransforms", "Compiled", "CrossEntropy",
     "CrossEntropyVJP", "GatedDeltaUpdate", "GatedDeltaUpdateVJP", "RMSNormVJP", "LayerNormVJP",
-    "ScaledDotProductAttentionVJP", "FFT",
+    "ScaledDotProductAttentionVJP", "FFT", "Hadamard",
 }
 # Abstract base classes of MLX's primitives: never a node of a graph.
 ABSTRACT = {"Primitive", "UnaryPrimitive", "Custom", "DistPrimitive"}
@@ -149,11 +149,6 @@ def _qr(ins: list[Shape], out: Shape) -> int:
     return prod(ins[0][:-2]) * (max(m, n) * k * k - k ** 3 // 3)
 
 
-def _hadamard(ins: list[Shape], out: Shape) -> int:
-    n = ins[0][-1]                      # fast Walsh-Hadamard: n log2 n additions per row
-    return prod(ins[0]) * max(n.bit_length() - 1, 0)
-
-
 MAC_RULES: dict[str, Callable[[list[Shape], Shape], int]] = {
     "Matmul": _matmul,
     "AddMM": _matmul,
@@ -209,8 +204,6 @@ def primitive_cost(name: str, ins: list[Shape], outs: list[Shape], cost: Cost,
         cost.elementwise_flops += sum(prod(o) for o in outs)
     elif name in REDUCTIONS:
         cost.elementwise_flops += prod(ins[0]) if ins else 0
-    elif name == "Hadamard":
-        cost.elementwise_flops += _hadamard(ins, outs[0])
     elif name in FUSED_FLOPS_PER_ELEMENT:
         cost.elementwise_flops += FUSED_FLOPS_PER_ELEMENT[name] * prod(ins[0])
     elif name not in FREE:

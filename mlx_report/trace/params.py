@@ -99,3 +99,35 @@ def counted_own_params(module: nn.Module, by_id: dict[int, TensorInfo], counted:
             counted.add(id(a))
             total += by_id[id(a)].params
     return total
+
+
+def not_called(model: nn.Module, first_calls: dict[int, str], by_id: dict[int, TensorInfo],
+               counted: set[int]) -> list[dict]:
+    """Modules the forward pass never called, outermost only, under their nearest called
+    ancestor's first call (`first_calls`: id(module) -> node id). Their params count (they
+    are the model's), credited here if no call holds them; marks them counted."""
+    modules = dict(model.named_modules())
+    out: list[dict] = []
+    listed: list[str] = []
+    for path in sorted(modules, key=path_sort_key):   # parents before children
+        module = modules[path]
+        if not path or id(module) in first_calls or any(path.startswith(p + ".") for p in listed):
+            continue
+        parent = path.rsplit(".", 1)[0] if "." in path else ""
+        while parent not in modules and "." in parent:   # list items: "layers.0" under "layers"?
+            parent = parent.rsplit(".", 1)[0]
+        if parent not in modules or id(modules[parent]) not in first_calls:
+            parent = ""
+        if id(modules[parent]) not in first_calls:
+            continue
+        owner = parent
+        listed.append(path)
+        params = trainable = 0
+        for _, arr in tree_flatten(module.parameters()):
+            if isinstance(arr, mx.array) and id(arr) in by_id and id(arr) not in counted:
+                counted.add(id(arr))
+                params += by_id[id(arr)].params
+                trainable += by_id[id(arr)].params if by_id[id(arr)].trainable else 0
+        out.append({"path": path, "type": type(module).__name__, "parent": first_calls[id(modules[owner])],
+                    "params": params, "trainable_params": trainable})
+    return out
