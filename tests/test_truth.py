@@ -451,3 +451,81 @@ def test_never_called_modules_are_shown_as_not_called_and_counted():
         text = render_text(g, table)
         assert "shared" not in text
     assert "├─aux (Sequential, not called)" in render_text(g, expanded)
+
+
+# --- 12. SystemExit and other BaseExceptions raised in a forward pass -----------------------
+
+class Halts(nn.Module):
+    """Changes its state (params, mode), then raises `error` mid-forward."""
+
+    def __init__(self, error: BaseException):
+        super().__init__()
+        self.bn = nn.BatchNorm(4)
+        self.fc = nn.Linear(4, 4)
+        self.error = error
+
+    def __call__(self, x):
+        x = self.bn(x)                    # training mode: replaces running stats
+        self.fc.weight = mx.zeros((4, 4))
+        self.eval()
+        raise self.error
+
+
+class Custom(BaseException):
+    pass
+
+
+def _state(model):
+    from mlx.utils import tree_flatten
+    return ([(k, id(v)) for k, v in tree_flatten(model.parameters())],
+            [m.training for _, m in model.named_modules()])
+
+
+def _patches_undone() -> bool:
+    return (not hasattr(nn.Linear.__call__, "__wrapped__") and not hasattr(nn.Module.__call__, "__wrapped__")
+            and not hasattr(mx.matmul, "__wrapped__") and not hasattr(mx.array.__add__, "__wrapped__"))
+
+
+@pytest.mark.parametrize("error, text", [
+    (SystemExit(3), "SystemExit: the model called sys.exit(3)"),
+    (SystemExit(), "SystemExit: the model called sys.exit()"),
+    (Custom("stop"), "Custom: stop"),
+])
+def test_base_exception_in_forward_is_a_trace_error_and_state_is_restored(error, text):
+    model = Halts(error)
+    before = _state(model)
+    with pytest.raises(TraceError, match=re_escape(f"forward pass failed in (model) (Halts) "
+                                                   f"with input shapes [(2, 4)]: {text}")):
+        trace(model, mx.zeros((2, 4)))
+    assert _state(model) == before and _patches_undone()
+
+
+def test_keyboard_interrupt_in_forward_propagates_with_state_restored():
+    model = Halts(KeyboardInterrupt())
+    before = _state(model)
+    with pytest.raises(KeyboardInterrupt):
+        trace(model, mx.zeros((2, 4)))
+    assert _state(model) == before and _patches_undone()
+
+
+def test_sys_exit_in_forward_from_the_cli_is_one_error_line(tmp_path):
+    path = write_model(tmp_path, """
+        import sys
+        class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 4)
+            def __call__(self, x):
+                sys.exit(3)
+        def model():
+            return M()
+        """)
+    line = one_error(run_cli("summary", path + ":model", "--input", "1,4", "-o", str(tmp_path / "s.txt")), 4)
+    assert line == ("error: forward pass failed in (model) (M) with input shapes [(1, 4)]: "
+                    "SystemExit: the model called sys.exit(3)")
+    assert not (tmp_path / "s.txt").exists()
+
+
+def re_escape(text: str) -> str:
+    import re
+    return re.escape(text)

@@ -78,6 +78,8 @@ def _trace(model: nn.Module, inputs: tuple, kw_inputs: dict, name: str | None) -
 def _failure_message(graph: ModelGraph, node_id: str | None, error: BaseException) -> str:
     """One short paragraph: where it failed, with which shapes, and the original error."""
     text = f"{type(error).__name__}: {error}".strip().replace("\n", " ")
+    if isinstance(error, SystemExit):
+        text = f"SystemExit: the model called sys.exit({'' if error.code is None else repr(error.code)})"
     if node_id is None:
         return f"the forward pass raised outside any module call: {text}"
     node = graph.node(node_id)

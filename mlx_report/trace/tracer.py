@@ -438,7 +438,9 @@ def _run_trace(model: nn.Module, args: tuple, kwargs: dict) -> tuple[Tracer, Any
             tracer.add_inputs(args, kwargs)
             try:
                 out = model(*args, **kwargs)
-            except Exception as e:
+            except KeyboardInterrupt:  # Ctrl-C keeps its own exit path; state is restored below
+                raise
+            except BaseException as e:  # also SystemExit (sys.exit() in a forward) and the like
                 raise ForwardError(e, tracer, tracer.failed_node) from e
             tracer.add_outputs(out)
     finally:
