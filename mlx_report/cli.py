@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import traceback
 from enum import Enum
@@ -10,8 +11,10 @@ from typing import Callable, Optional
 
 import typer
 
-from .cli_app import app, command
-from .errors import InputSpecError, MlxReportError, OutputError
+from .cli_app import app, command, quiet_broken_pipe, report_internal_error
+from .errors import (FOREIGN_EXIT_EXIT, INTERNAL_ERROR_EXIT, InputSpecError, MlxReportError,
+                     OutputError)
+from .render.escape import one_line_safe
 
 InputOpt = typer.Option(..., "--input", "-i", metavar="<spec>", help="Example input: 1,3,224,224 | 1,128:int32 | name=1,128:int32 (repeat per input).")
 ArgOpt = typer.Option(None, "--arg", "-a", metavar="<key=value>", help="Factory/class argument key=value (Python literal), repeatable.")
@@ -84,18 +87,50 @@ def _check_output_early(output: Optional[Path], model: str, weights: Optional[Pa
 
 
 def _run(debug: bool, action: Callable[[], int | None]) -> None:
-    """Run a command; map MlxReportError to its one-line message and exit code."""
+    """Run a command; map every exception to one `error:` line and its exit code.
+
+    While the command runs, `print` in the model's code goes to stderr, so that stdout
+    holds only what the command writes with `_emit` (a JSON summary stays parseable).
+    """
+    _stdout.append(sys.stdout)
     try:
-        code = action() or 0
+        with contextlib.redirect_stdout(sys.stderr):
+            code = action() or 0
     except MlxReportError as e:
         if debug:
             traceback.print_exc()
-        typer.echo(f"error: {e}", err=True)
+        typer.echo(f"error: {one_line_safe(str(e))}", err=True)
         raise typer.Exit(e.exit_code)
     except KeyboardInterrupt:
         typer.echo("interrupted: nothing was written", err=True)
         raise typer.Exit(130)
+    except BrokenPipeError:  # `| head -1`: the reader left; stop quietly
+        quiet_broken_pipe()
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as e:  # a bug: one line, the traceback only with --debug
+        report_internal_error(e, debug)
+        raise typer.Exit(INTERNAL_ERROR_EXIT)
+    except BaseException as e:  # SystemExit, GeneratorExit... raised by the model's code
+        if debug:
+            traceback.print_exc()
+        what = one_line_safe(f"{type(e).__name__}: {e}" if str(e) else type(e).__name__)
+        typer.echo(f"error: the model's code raised {what}: a model must not exit the process",
+                   err=True)
+        raise typer.Exit(FOREIGN_EXIT_EXIT)
+    finally:
+        _stdout.pop()
     raise typer.Exit(code)
+
+
+def _emit(text: str) -> None:
+    """Write a command's result to the real stdout (not where the model's prints go)."""
+    out = _stdout[-1] if _stdout else sys.stdout
+    out.write(text)
+    out.flush()  # here, so that a closed pipe is seen inside the command, not at exit
+
+
+_stdout: list = []  # the stdout of each running command, saved before the redirect
 
 
 @command()
@@ -133,7 +168,7 @@ def summary(
             traced = trace_target(model, inputs, args, dtype, weights=weights, strict=strict)
         except TraceFailed as failed:
             if chosen == "text" and output is None:  # show how far it got
-                sys.stdout.write(str(ModelSummary(failed.graph, depth=depth, columns=cols, fold=fold)))
+                _emit(str(ModelSummary(failed.graph, depth=depth, columns=cols, fold=fold)))
             raise
         result = ModelSummary(traced.graph, depth=depth, columns=cols, fold=fold)
         text = {
@@ -141,7 +176,7 @@ def summary(
             "markdown": ModelSummary.to_markdown, "csv": ModelSummary.to_csv,
         }[chosen](result)
         if output is None:
-            sys.stdout.write(text)
+            _emit(text)
         else:
             write_atomic(output, text, protect=traced.input_paths)
             typer.echo(f"wrote {output}", err=True)
@@ -343,7 +378,7 @@ def diff(
             "markdown": render_diff_markdown,
         }[chosen](result)
         if output is None:
-            sys.stdout.write(text)
+            _emit(text)
         else:
             write_atomic(output, text, protect=protect)
             typer.echo(f"wrote {output}", err=True)
@@ -414,7 +449,7 @@ def stats(
                 "csv": stats_text.render_stats_csv, "markdown": stats_text.render_stats_markdown,
                 }[chosen](result)
         if output is None:
-            sys.stdout.write(text)
+            _emit(text)
         else:
             write_atomic(output, text, protect=protect)
             typer.echo(f"wrote {output}", err=True)

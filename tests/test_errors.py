@@ -1,0 +1,144 @@
+"""Every failure is one `error:` line with a documented exit code, never a traceback.
+
+Run as a user runs the command: `python -m mlx_report ...` in a subprocess. Faults that no
+input can cause (a bug in mlx-report) are injected with `python -c` before the app starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MLP = "samples/mlp.py"
+INTERNAL = 70
+
+
+def run(*args: str, cwd: Path = ROOT, env: dict | None = None, inject: str = "",
+        **kw) -> subprocess.CompletedProcess:
+    """`mlx-report ARGS`; `inject` is Python run before the app (to simulate a bug)."""
+    code = f"{inject}\nfrom mlx_report.cli import main\nmain()"
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=full_env,
+                          capture_output=True, timeout=120, **kw)
+
+
+def error_line(result: subprocess.CompletedProcess, code: int) -> str:
+    """The single stderr line of a failed command; asserts the exit code and no traceback."""
+    err = result.stderr.decode() if isinstance(result.stderr, bytes) else result.stderr
+    out = result.stdout.decode() if isinstance(result.stdout, bytes) else result.stdout
+    assert result.returncode == code, (result.returncode, err)
+    assert "Traceback" not in err + out, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: "), lines[0]
+    return lines[0]
+
+
+def write_model(folder: Path, body: str, name: str = "model.py") -> Path:
+    path = folder / name
+    path.write_text("import mlx.core as mx\nimport mlx.nn as nn\n" + textwrap.dedent(body))
+    return path
+
+
+# --- case 1: public typer API; every command maps an unexpected error to one line ----------
+
+def _fault(target: str) -> str:
+    """Python that makes `module:attr` raise a RuntimeError, as a bug there would."""
+    module, attr = target.split(":")
+    return textwrap.dedent(f"""
+        import importlib
+        def _boom(*a, **k):
+            raise RuntimeError("injected fault\\nsecond line")
+        _m = importlib.import_module({module!r})
+        setattr(_m, {attr!r}, _boom)
+    """)
+
+
+COMMAND_FAULTS = [
+    (["summary", MLP, "-i", "2,784"], "mlx_report.pipeline:trace_target"),
+    (["graph", MLP, "-i", "2,784", "-o", "{tmp}/g.svg"], "mlx_report.pipeline:trace_target"),
+    (["export", MLP, "-i", "2,784", "-o", "{tmp}/g.json"], "mlx_report.pipeline:trace_target"),
+    (["diff", MLP, MLP, "-i", "2,784"], "mlx_report.compare:load_side"),
+    (["stats", "{tmp}/w.npz"], "mlx_report.analysis.checkpoint_stats:checkpoint_stats"),
+    (["build", MLP, "-i", "2,784", "-o", "{tmp}/r.html"], "mlx_report.build:build"),
+    (["version"], "platform:python_version"),
+]
+
+
+@pytest.mark.parametrize("argv, target", COMMAND_FAULTS, ids=[a[0] for a, _ in COMMAND_FAULTS])
+def test_unexpected_exception_is_one_internal_error_line(tmp_path, argv, target):
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    result = run(*argv, inject=_fault(target))
+    line = error_line(result, INTERNAL)
+    assert line == ("error: internal error: RuntimeError: injected fault second line "
+                    "(please report; rerun with --debug for the traceback)")
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_debug_shows_the_traceback_of_an_internal_error():
+    result = run("summary", MLP, "-i", "2,784", "--debug",
+                 inject=_fault("mlx_report.pipeline:trace_target"))
+    assert result.returncode == INTERNAL
+    err = result.stderr.decode()
+    assert "Traceback" in err and "injected fault" in err
+    assert err.rstrip().splitlines()[-1].startswith("error: internal error: RuntimeError")
+
+
+def test_abort_and_usage_errors_use_public_typer_classes():
+    abort = "import typer, mlx_report.pipeline as p\ndef _a(*a, **k): raise typer.Abort()\np.trace_target = _a"
+    assert error_line(run("summary", MLP, "-i", "2,784", inject=abort), 1) == "error: aborted"
+    line = error_line(run("summary", MLP, "--bogus"), 2)
+    assert line.startswith("error: no such option: --bogus")
+    source = (ROOT / "mlx_report" / "cli_app.py").read_text()
+    assert "_click" not in source  # typer's private vendored click is not API
+
+
+def test_system_exit_in_forward_is_one_line(tmp_path):
+    model = write_model(tmp_path, """
+        class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.l = nn.Linear(4, 4)
+            def __call__(self, x):
+                raise SystemExit("bye")
+    """)
+    line = error_line(run("summary", str(model), "-i", "1,4"), 1)
+    assert line == "error: the model's code raised SystemExit: bye: a model must not exit the process"
+
+
+def test_key_error_from_a_hand_edited_archive(tmp_path):
+    archive = tmp_path / "model.json"
+    result = run("export", MLP, "-i", "2,784", "-o", str(archive))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(archive.read_text())
+    del data["layers"][1]["params"]  # read by build and diff alike
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(data))
+    for argv in (["build", str(edited), "-o", str(tmp_path / "r.html")],
+                 ["diff", str(archive), str(edited)]):
+        result = run(*argv)
+        assert result.returncode in (1, INTERNAL), result.stderr
+        error_line(result, result.returncode)
+    assert not (tmp_path / "r.html").exists()
+
+
+# --- case 2: a closed stdout is a quiet exit ------------------------------------------------
+
+def test_broken_pipe_is_quiet():
+    code = "from mlx_report.cli import main\nmain()"
+    proc = subprocess.Popen([sys.executable, "-c", code, "summary", "samples/resnet.py",
+                             "-i", "1,3,224,224", "-d", "9", "-f", "json"], cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before anything is written (`| head -0`)
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert err == ""
+    assert proc.returncode == 141
