@@ -142,3 +142,35 @@ def test_broken_pipe_is_quiet():
     proc.wait(timeout=120)
     assert err == ""
     assert proc.returncode == 141
+
+
+# --- case 3: tensors past MLX's 32-bit shapes and 64-bit sizes -------------------------------
+
+@pytest.mark.parametrize("argv", [
+    ["summary", MLP], ["summary", "samples/resnet.py", "-f", "json"],
+    ["export", MLP, "-o", "{tmp}/m.json"], ["build", MLP, "-o", "{tmp}/r.html"],
+], ids=["summary", "summary-resnet", "export", "build"])
+def test_more_than_2_31_elements_is_one_trace_error(tmp_path, argv):
+    """MLX raises OverflowError at the first reshape/flatten past int32: exit 4, one line."""
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    result = run(*argv, "-i", "1,3,100000,100000")
+    err = result.stderr.decode()
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("wrote ")]
+    assert result.returncode == 4, err
+    assert "Traceback" not in err and len(lines) == 1, err
+    assert lines[0].startswith("error: forward pass failed in ")
+    assert "OverflowError: [" in lines[0] and "32-bit integers for shape dimensions" in lines[0]
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_input_whose_size_overflows_64_bits_is_refused():
+    """MLX would wrap the element count silently (8e27 elements reported as 7.2e18)."""
+    line = error_line(run("summary", MLP, "-i", "2000000000,2000000000,2000000000"), 2)
+    assert line.startswith("error: invalid --input '2000000000,2000000000,2000000000': 8e+27 "
+                           "elements of float32 are 3.2e+28 bytes, beyond the 2^63 bytes")
+    from mlx_report.errors import InputSpecError
+    from mlx_report.inputs import InputSpec, make_inputs
+
+    with pytest.raises(InputSpecError, match="beyond the 2"):
+        make_inputs([InputSpec((2**31 - 1,) * 3, "float32")])
+    make_inputs([InputSpec((2**31 - 1, 2**31 - 1), "int8")])  # 4.6e18 bytes: MLX counts it

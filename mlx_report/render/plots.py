@@ -104,7 +104,7 @@ def type_chart(rows: Sequence[TypeCost], limit: int = 14) -> str:
     for p, (title, colour, values, fmt) in enumerate(panels):
         x0 = label_w + p * (panel_w + gap)
         total = sum(values) or 1
-        peak = max(values) or 1
+        peak = max(values, default=0) or 1  # a partial trace may have no rows
         body.append(_text(x0, 14, title, 11, weight="bold"))
         body.append(_line(x0, top - 6, x0, height - 8, MUTED))
         for i, v in enumerate(values):
