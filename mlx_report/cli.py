@@ -14,7 +14,7 @@ import typer
 from .cli_app import app, command, quiet_broken_pipe, report_internal_error
 from .errors import (FOREIGN_EXIT_EXIT, INTERNAL_ERROR_EXIT, InputSpecError, MlxReportError,
                      OutputError)
-from .render.escape import one_line_safe
+from .escape import one_line_safe
 
 InputOpt = typer.Option(..., "--input", "-i", metavar="<spec>", help="Example input: 1,3,224,224 | 1,128:int32 | name=1,128:int32 (repeat per input).")
 ArgOpt = typer.Option(None, "--arg", "-a", metavar="<key=value>", help="Factory/class argument key=value (Python literal), repeatable.")
@@ -123,10 +123,38 @@ def _run(debug: bool, action: Callable[[], int | None]) -> None:
     raise typer.Exit(code)
 
 
+# Table glyphs for a stdout that cannot encode them (LANG=C, PYTHONIOENCODING=ascii).
+_ASCII_GLYPHS = {"─": "-", "├": "|", "└": "`", "│": "|", "×": "x", "→": "->", "·": "*",
+                 "—": "--", "✗": "X", "…": "...", "Δ": "d", "σ": "sd", "▁": "_", "█": "#"}
+
+
+def _for_stream(text: str, stream) -> str:
+    """`text` with ASCII table glyphs when `stream` cannot encode the Unicode ones; other
+    unencodable characters are written as escapes by the stream (`backslashreplace`)."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        "".join(_ASCII_GLYPHS).encode(encoding)
+        return text
+    except (UnicodeEncodeError, LookupError):
+        return text.translate(str.maketrans(_ASCII_GLYPHS))
+
+
+def _unicode_stdout() -> bool:
+    """Whether stdout takes any character (UTF-8/16/32), so JSON need not be ASCII-only."""
+    out = _stdout[-1] if _stdout else sys.stdout
+    return (getattr(out, "encoding", None) or "").lower().replace("-", "").startswith("utf")
+
+
+def _encoded(text: str) -> bytes:
+    """A text output file as UTF-8; a lone surrogate in a name is written as `\\udce9`
+    (in JSON that is the string's own escape, so the file still reads back exactly)."""
+    return text.encode("utf-8", "backslashreplace")
+
+
 def _emit(text: str) -> None:
     """Write a command's result to the real stdout (not where the model's prints go)."""
     out = _stdout[-1] if _stdout else sys.stdout
-    out.write(text)
+    out.write(_for_stream(text, out))
     out.flush()  # here, so that a closed pipe is seen inside the command, not at exit
 
 
@@ -172,13 +200,13 @@ def summary(
             raise
         result = ModelSummary(traced.graph, depth=depth, columns=cols, fold=fold)
         text = {
-            "text": str, "json": ModelSummary.to_json,
+            "text": str, "json": lambda r: r.to_json(ascii=output is None and not _unicode_stdout()),
             "markdown": ModelSummary.to_markdown, "csv": ModelSummary.to_csv,
         }[chosen](result)
         if output is None:
             _emit(text)
         else:
-            write_atomic(output, text, protect=traced.input_paths)
+            write_atomic(output, _encoded(text), protect=traced.input_paths)
             typer.echo(f"wrote {output}", err=True)
 
     _run(debug, action)
@@ -296,7 +324,7 @@ def export(
             ".tex": lambda: tabular.table_to_latex(graph, table, caption=caption, siunitx=siunitx),
             ".csv": lambda: tabular.table_to_csv(table),
         }[suffix]()
-        write_atomic(output, text, protect=traced.input_paths)
+        write_atomic(output, _encoded(text), protect=traced.input_paths)
         typer.echo(f"wrote {output}", err=True)
 
     _run(debug, action)
@@ -380,7 +408,7 @@ def diff(
         if output is None:
             _emit(text)
         else:
-            write_atomic(output, text, protect=protect)
+            write_atomic(output, _encoded(text), protect=protect)
             typer.echo(f"wrote {output}", err=True)
         return code
 
@@ -451,7 +479,7 @@ def stats(
         if output is None:
             _emit(text)
         else:
-            write_atomic(output, text, protect=protect)
+            write_atomic(output, _encoded(text), protect=protect)
             typer.echo(f"wrote {output}", err=True)
 
     _run(debug, action)

@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from .errors import INTERNAL_ERROR_EXIT
-from .render.escape import one_line_safe
+from .escape import one_line_safe
 
 # typer >= 0.26 vendors click: its usage errors derive from typer.TyperException, not from
 # click's ClickException. Only public names are used, so a typer update cannot break this.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -174,3 +175,153 @@ def test_input_whose_size_overflows_64_bits_is_refused():
     with pytest.raises(InputSpecError, match="beyond the 2"):
         make_inputs([InputSpec((2**31 - 1,) * 3, "float32")])
     make_inputs([InputSpec((2**31 - 1, 2**31 - 1), "int8")])  # 4.6e18 bytes: MLX counts it
+
+
+# --- cases 4 and 5: names stdout cannot encode; names that are markup or escape sequences ---
+
+EVIL = "a\x1b[31mred\n<b>&\"'"
+NAMES_MODEL = '''
+NAMES = ["ünï✓", "a\\udce9b", "a\\x1b[31mred\\n<b>&\\"'", "[bold]x{}</text>", "c`|d\\\\n"]
+
+
+class Named(nn.Module):
+    def __init__(self):
+        super().__init__()
+        for name in NAMES:  # any string can name a child: setattr keys a dict
+            setattr(self, name, nn.Linear(4, 4))
+
+    def __call__(self, x):
+        for name in NAMES:
+            x = getattr(self, name)(x)
+        return x
+'''
+
+
+@pytest.fixture
+def named_model(tmp_path) -> Path:
+    return write_model(tmp_path, NAMES_MODEL)
+
+
+def _ok(result: subprocess.CompletedProcess) -> tuple[str, str]:
+    err = result.stderr.decode("utf-8", "replace")
+    assert result.returncode == 0, err
+    assert "Traceback" not in err and "Error" not in err, err
+    return result.stdout.decode("utf-8", "replace"), err
+
+
+@pytest.mark.parametrize("env", [{"PYTHONIOENCODING": "ascii"},
+                                 {"LANG": "C", "LC_ALL": "C", "PYTHONIOENCODING": ""}],
+                         ids=["ascii", "LANG=C"])
+def test_unencodable_names_on_stdout(named_model, env):
+    out, _ = _ok(run("summary", str(named_model), "-i", "1,4", env=env))
+    assert "a\\udce9b (Linear)" in out  # a lone surrogate cannot be encoded at all
+    if env["PYTHONIOENCODING"] == "ascii":  # (under LANG=C Python itself switches to UTF-8)
+        assert "|-\\xfcn\\xef\\u2713 (Linear)" in out
+        assert "----" in out and "─" not in out  # ASCII rules where glyphs cannot be written
+    result = run("summary", str(named_model), "-i", "1,4", "-f", "json", env=env)
+    paths = [layer["path"] for layer in json.loads(_ok(result)[0])["layers"]]
+    assert paths[1:3] == ["ünï✓", "a\udce9b"]  # lossless: JSON escapes, not replacement marks
+
+
+def test_unencodable_names_in_files(named_model, tmp_path):
+    import networkx as nx
+
+    outs = {s: tmp_path / f"o{s}" for s in (".json", ".graphml", ".gexf", ".md", ".tex", ".csv")}
+    for path in outs.values():
+        _ok(run("export", str(named_model), "-i", "1,4", "-o", str(path)))
+    for suffix in (".txt", ".json"):
+        _ok(run("summary", str(named_model), "-i", "1,4", "-o", str(tmp_path / f"s{suffix}")))
+    layers = json.loads(outs[".json"].read_text())["layers"]
+    assert [layer["path"] for layer in layers][1:4] == ["ünï✓", "a\udce9b", EVIL]
+    graphml = nx.read_graphml(outs[".graphml"])  # control characters made it invalid XML
+    gexf = nx.read_gexf(outs[".gexf"])
+    for g in (graphml, gexf):
+        paths = {d.get("path") for _, d in g.nodes(data=True)}
+        assert {"ünï✓", "a\\udce9b", "a\\x1b[31mred\n<b>&\"'"} <= paths
+
+
+def test_names_are_escaped_in_the_terminal_table(named_model):
+    out, _ = _ok(run("summary", str(named_model), "-i", "1,4"))
+    assert "\x1b" not in out
+    assert "a\\x1b[31mred\\n<b>&\"' (Linear)" in out  # one row, shown as written
+    assert "[bold]x{}</text> (Linear)" in out  # no markup is interpreted
+    rows = [line for line in out.splitlines() if "(Linear)" in line]
+    assert len(rows) == 5 and len({len(r) for r in rows}) == 1  # columns stay aligned
+
+
+def test_names_are_escaped_in_markdown_latex_csv(named_model, tmp_path):
+    md = _ok(run("summary", str(named_model), "-i", "1,4", "-f", "markdown"))[0]
+    rows = [line for line in md.splitlines() if "Linear" in line]
+    assert len(rows) == 5 and all(len(re.findall(r"(?<!\\)\|", r)) == 8 for r in rows)  # no split
+    assert "`├─a\\x1b[31mred\\n<b>&\"' (Linear)`" in md  # a code span shows markup as text
+    assert "``└─c`\\|d\\n (Linear)``" in md
+    tex = tmp_path / "t.tex"
+    _ok(run("export", str(named_model), "-i", "1,4", "-o", str(tex)))
+    text = tex.read_text()
+    assert "\x1b" not in text and r"a\textbackslash{}x1b[31mred\textbackslash{}n<b>\&" + "\"'" in text
+    csv_text = _ok(run("summary", str(named_model), "-i", "1,4", "-f", "csv"))[0]
+    assert "\x1b" not in csv_text and "a\\x1b[31mred\\n<b>&" in csv_text
+
+
+def test_names_are_escaped_in_dot_svg_and_html(named_model, tmp_path):
+    import xml.dom.minidom
+
+    dot, svg, html = tmp_path / "g.dot", tmp_path / "g.svg", tmp_path / "r.html"
+    for path in (dot, svg):
+        _ok(run("graph", str(named_model), "-i", "1,4", "-o", str(path)))
+    _ok(run("build", str(named_model), "-i", "1,4", "-o", str(html), "--no-weights"))
+    source = dot.read_text()
+    assert "a\\x1b[31mred\\n&lt;b&gt;&amp;&quot;&#x27;" in source and "<b>&" not in source
+    xml.dom.minidom.parse(str(svg))  # well-formed: no raw <, & or control characters
+    assert "[bold]x{}&lt;/text&gt;" in svg.read_text()
+    page = html.read_text()
+    assert "\x1b" not in page and "<b>&" not in page and "</text> (" not in page
+    assert "a\\x1b[31mred\\n&lt;b&gt;&amp;" in page
+
+
+def test_checkpoint_names_are_escaped_for_rich_tables(tmp_path):
+    import mlx.core as mx
+
+    a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    mx.save_safetensors(str(a), {"[bold]x[/bold]": mx.ones((3,)), EVIL: mx.zeros((2,))})
+    mx.save_safetensors(str(b), {"[bold]x[/bold]": mx.ones((4,)), EVIL: mx.zeros((2,))})
+    for argv in (["stats", str(a)], ["diff", str(a), str(b)]):
+        out, _ = _ok(run(*argv))
+        assert "[bold]x[/bold]" in out  # rich markup is not interpreted
+        assert "\x1b" not in out and "a\\x1b[31mred\\n<b>&" in out
+
+
+def test_error_messages_escape_names(tmp_path):
+    model = write_model(tmp_path, '''
+        class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                setattr(self, "a\\x1b[2Jb", nn.Linear(4, 4))
+            def __call__(self, x):
+                return getattr(self, "a\\x1b[2Jb")(x[:, :3])
+    ''')
+    line = error_line(run("summary", str(model), "-i", "1,4", "-f", "json"), 4)
+    assert "forward pass failed in a\\x1b[2Jb (Linear)" in line
+
+
+# --- case 6: a model's print() never corrupts stdout ----------------------------------------
+
+def test_model_prints_go_to_stderr(tmp_path):
+    model = write_model(tmp_path, '''
+        print("building the model")
+        class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                print("in __init__")
+                self.l = nn.Linear(4, 4)
+            def __call__(self, x):
+                print("in forward", x.shape)
+                return self.l(x)
+    ''')
+    for fmt in ("json", "csv", "markdown", "text"):
+        result = run("summary", str(model), "-i", "1,4", "-f", fmt)
+        out, err = _ok(result)
+        assert "building the model" in err and "in __init__" in err and "in forward" in err
+        assert "in forward" not in out and "in __init__" not in out
+        if fmt == "json":
+            assert json.loads(out)["totals"]["params"] == 20

@@ -14,6 +14,7 @@ import math
 from typing import Sequence
 
 from ..analysis.breakdown import CallCost, TypeCost
+from ..escape import terminal_safe
 from .format import fmt_bytes, fmt_si
 from .style import HEAT_PALETTES, SVG_FONT_STACK
 
@@ -30,7 +31,7 @@ WIDTH = 720
 
 
 def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(terminal_safe(str(text)), quote=True)
 
 
 def _n(x: float) -> str:
