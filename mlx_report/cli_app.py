@@ -13,14 +13,13 @@ import sys
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
-from .errors import INTERNAL_ERROR_EXIT
+from .errors import INTERNAL_ERROR_EXIT, MlxReportError
 from .escape import one_line_safe
+from .versions import check_mlx
 
 # typer >= 0.26 vendors click: its usage errors derive from typer.TyperException, not from
 # click's ClickException. Only public names are used, so a typer update cannot break this.
-_USAGE_ERROR = getattr(typer, "TyperException", None)
-if _USAGE_ERROR is None:  # pragma: no cover - older typer, on click itself
-    from click import ClickException as _USAGE_ERROR
+_USAGE_ERROR = typer.TyperException
 BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE: what a shell reports for `yes | head -1`
 
 
@@ -74,6 +73,11 @@ class _Group(TyperGroup):
         else:
             help_code = None
         _safe_streams()
+        try:
+            check_mlx()
+        except MlxReportError as e:
+            typer.echo(f"error: {e}", err=True)
+            sys.exit(e.exit_code)
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except _USAGE_ERROR as e:

@@ -325,3 +325,72 @@ def test_model_prints_go_to_stderr(tmp_path):
         assert "in forward" not in out and "in __init__" not in out
         if fmt == "json":
             assert json.loads(out)["totals"]["params"] == 20
+
+
+# --- case 7: dependencies with tested lower bounds; too old an MLX is refused ---------------
+
+def test_too_old_mlx_is_one_error_line():
+    fake = ("import importlib.metadata as m\n_v = m.version\n"
+            "m.version = lambda n: '0.29.4' if n.startswith('mlx') else _v(n)")
+    line = error_line(run("summary", MLP, "-i", "2,784", inject=fake), 1)
+    assert line == ("error: mlx 0.29.4 is installed but mlx-report needs mlx >= 0.32.4 (older "
+                    "releases give wrong totals): pip install -U 'mlx>=0.32.4'")
+
+
+def test_mlx_version_comparison():
+    from mlx_report.errors import MlxReportError
+    from mlx_report.versions import check_mlx
+
+    for ok in ("0.32.4", "0.32.10", "0.33.0.dev20260101", "1.0.0rc1"):
+        check_mlx(ok)
+    for old in ("0.26.5", "0.29.4", "0.30.6", "0.32.3", "0.9.99"):
+        with pytest.raises(MlxReportError, match=f"mlx {re.escape(old)} is installed"):
+            check_mlx(old)
+
+
+def _declared() -> dict[str, str]:
+    """pyproject's dependencies: name -> lower bound, as `make test-oldest` pins them."""
+    out = subprocess.run([sys.executable, str(ROOT / ".ci" / "lower_bounds.py"),
+                          str(ROOT / "pyproject.toml")], capture_output=True, text=True, check=True)
+    return dict(line.split("==") for line in out.stdout.split())
+
+
+def test_every_dependency_is_bounded_and_used():
+    from mlx_report.versions import MIN_MLX
+
+    declared = _declared()
+    assert declared["mlx"] == ".".join(map(str, MIN_MLX))
+    assert int(declared["weasyprint"]) >= 64  # PDF/A-3b attachments
+    source = "\n".join(p.read_text() for p in (ROOT / "mlx_report").rglob("*.py"))
+    used_as = {"graphviz-pure": '"graphviz-pure"', "jinja2": "import jinja2"}
+    for name in declared:
+        needle = used_as.get(name, f"import {name.replace('-', '_')}")
+        assert re.search(rf"^\s*(import|from) {name.replace('-', '_')}\b", source, re.M) \
+            or needle in source, f"{name} is declared but never used"
+    text = (ROOT / "pyproject.toml").read_text()
+    deps = text[text.index("dependencies = ["):text.index("]\n", text.index("dependencies = ["))]
+    assert all(">=" in line for line in deps.splitlines()[1:] if line.strip().startswith('"'))
+
+
+# --- case 8: the sdist carries samples, tests, docs and templates --------------------------
+
+def test_sdist_contains_samples_tests_docs_templates(tmp_path):
+    import shutil
+    import tarfile
+
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, symlinks=True, ignore=shutil.ignore_patterns(
+        ".venv*", "build", "__pycache__", "*.egg-info", ".pytest_cache", ".hypothesis", ".git"))
+    code = "import sys; from setuptools import build_meta; print(build_meta.build_sdist(sys.argv[1]))"
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "dist")], cwd=src,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    name = result.stdout.split()[-1]
+    with tarfile.open(tmp_path / "dist" / name) as tar:
+        members = {m.name.split("/", 1)[1] for m in tar.getmembers() if "/" in m.name}
+    for path in ("samples/resnet.py", "samples/llama.py", "tests/test_errors.py", "tests/conftest.py",
+                 "tests/models/edge_cases.py", "tests/golden", "docs/errors.md", "docs/schema.md",
+                 "templates/base.html", "mlx_report/templates/base.html", "README.md", "Makefile",
+                 ".ci/lower_bounds.py", "mlx_report/cli.py"):
+        assert path in members or any(m.startswith(path + "/") for m in members), path
+    assert not any("__pycache__" in m or m.endswith(".pyc") for m in members)

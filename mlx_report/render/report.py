@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import jinja2
-import markupsafe
 
 from ..analysis.weights import WeightReport
 from ..errors import OutputError, RenderError
@@ -59,7 +58,7 @@ def template_dir() -> Path:
 def _finalize(value):
     """Model names in the page: control characters and lone surrogates as `\\x1b` text
     (autoescape then escapes markup); `| safe` SVG is escaped where it is drawn."""
-    if isinstance(value, str) and not isinstance(value, markupsafe.Markup):
+    if isinstance(value, str) and not hasattr(value, "__html__"):  # not Markup
         return terminal_safe(value)
     return value
 
