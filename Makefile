@@ -15,7 +15,7 @@ APT_LOG := /tmp/mlx-report-apt.log
 REPORT_CMD ?= $(VENV)/bin/mlx-report build samples/resnet.py --input 1,3,224,224 -o build/report.pdf && \
 	$(VENV)/bin/mlx-report build samples/resnet.py --input 1,3,224,224 -o build/report.html
 
-.PHONY: venv sysdeps test report bench clean
+.PHONY: venv sysdeps test test-oldest report bench clean
 
 venv: $(STAMP)
 
@@ -51,6 +51,19 @@ sysdeps:
 
 test: venv sysdeps
 	@$(VPY) -m pytest -q tests
+
+# The suite on the oldest versions pyproject.toml allows (every `>=` bound pinned), in its
+# own venv .venv-oldest; a few minutes to install, so not part of `make test` or CI.
+OLDEST := .venv-oldest
+test-oldest: sysdeps
+	@test -x $(OLDEST)/bin/python || $(PYTHON) -m venv $(OLDEST)
+	@$(PYTHON) .ci/lower_bounds.py > $(OLDEST)/constraints.txt
+	@{ $(OLDEST)/bin/python -m pip install --disable-pip-version-check --upgrade pip && \
+	   $(OLDEST)/bin/python -m pip install --disable-pip-version-check -c $(OLDEST)/constraints.txt -e '.[test]'; } \
+	  > $(OLDEST)/install.log 2>&1 \
+	  || { cat $(OLDEST)/install.log >&2; echo "error: pip install failed (log: $(OLDEST)/install.log)" >&2; exit 1; }
+	@echo "oldest versions:" $$(tr '\n' ' ' < $(OLDEST)/constraints.txt)
+	@$(OLDEST)/bin/python -m pytest -q -p no:cacheprovider tests
 
 report: venv sysdeps
 	@mkdir -p $(BUILD)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import traceback
 from enum import Enum
@@ -10,8 +11,10 @@ from typing import Callable, Optional
 
 import typer
 
-from .cli_app import app, command
-from .errors import InputSpecError, MlxReportError, OutputError
+from .cli_app import app, command, quiet_broken_pipe, report_internal_error
+from .errors import (FOREIGN_EXIT_EXIT, INTERNAL_ERROR_EXIT, InputSpecError, MlxReportError,
+                     OutputError)
+from .escape import one_line_safe
 
 InputOpt = typer.Option(..., "--input", "-i", metavar="<spec>", help="Example input: 1,3,224,224 | 1,128:int32 | name=1,128:int32 (repeat per input).")
 ArgOpt = typer.Option(None, "--arg", "-a", metavar="<key=value>", help="Factory/class argument key=value (Python literal), repeatable.")
@@ -84,20 +87,80 @@ def _check_output_early(output: Optional[Path], model: str, weights: Optional[Pa
 
 
 def _run(debug: bool, action: Callable[[], int | None]) -> None:
-    """Run a command; map MlxReportError to its one-line message and exit code."""
+    """Run a command; map every exception to one `error:` line and its exit code.
+
+    While the command runs, `print` in the model's code goes to stderr, so that stdout
+    holds only what the command writes with `_emit` (a JSON summary stays parseable).
+    """
     from . import pipeline
     pipeline.on_warning = lambda w: typer.echo(f"warning: {w}", err=True)   # trace warnings
+    _stdout.append(sys.stdout)
     try:
-        code = action() or 0
+        with contextlib.redirect_stdout(sys.stderr):
+            code = action() or 0
     except MlxReportError as e:
         if debug:
             traceback.print_exc()
-        typer.echo(f"error: {e}", err=True)
+        typer.echo(f"error: {one_line_safe(str(e))}", err=True)
         raise typer.Exit(e.exit_code)
     except KeyboardInterrupt:
         typer.echo("interrupted: nothing was written", err=True)
         raise typer.Exit(130)
+    except BrokenPipeError:  # `| head -1`: the reader left; stop quietly
+        quiet_broken_pipe()
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as e:  # a bug: one line, the traceback only with --debug
+        report_internal_error(e, debug)
+        raise typer.Exit(INTERNAL_ERROR_EXIT)
+    except BaseException as e:  # SystemExit, GeneratorExit... raised by the model's code
+        if debug:
+            traceback.print_exc()
+        what = one_line_safe(f"{type(e).__name__}: {e}" if str(e) else type(e).__name__)
+        typer.echo(f"error: the model's code raised {what}: a model must not exit the process",
+                   err=True)
+        raise typer.Exit(FOREIGN_EXIT_EXIT)
+    finally:
+        _stdout.pop()
     raise typer.Exit(code)
+
+
+# Table glyphs for a stdout that cannot encode them (LANG=C, PYTHONIOENCODING=ascii).
+_ASCII_GLYPHS = {"─": "-", "├": "|", "└": "`", "│": "|", "×": "x", "→": "->", "·": "*",
+                 "—": "--", "✗": "X", "…": "...", "Δ": "d", "σ": "sd", "▁": "_", "█": "#"}
+
+
+def _for_stream(text: str, stream) -> str:
+    """`text` with ASCII table glyphs when `stream` cannot encode the Unicode ones; other
+    unencodable characters are written as escapes by the stream (`backslashreplace`)."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        "".join(_ASCII_GLYPHS).encode(encoding)
+        return text
+    except (UnicodeEncodeError, LookupError):
+        return text.translate(str.maketrans(_ASCII_GLYPHS))
+
+
+def _unicode_stdout() -> bool:
+    """Whether stdout takes any character (UTF-8/16/32), so JSON need not be ASCII-only."""
+    out = _stdout[-1] if _stdout else sys.stdout
+    return (getattr(out, "encoding", None) or "").lower().replace("-", "").startswith("utf")
+
+
+def _encoded(text: str) -> bytes:
+    """A text output file as UTF-8; a lone surrogate in a name is written as `\\udce9`
+    (in JSON that is the string's own escape, so the file still reads back exactly)."""
+    return text.encode("utf-8", "backslashreplace")
+
+
+def _emit(text: str) -> None:
+    """Write a command's result to the real stdout (not where the model's prints go)."""
+    out = _stdout[-1] if _stdout else sys.stdout
+    out.write(_for_stream(text, out))
+    out.flush()  # here, so that a closed pipe is seen inside the command, not at exit
+
+
+_stdout: list = []  # the stdout of each running command, saved before the redirect
 
 
 @command()
@@ -135,17 +198,17 @@ def summary(
             traced = trace_target(model, inputs, args, dtype, weights=weights, strict=strict)
         except TraceFailed as failed:
             if chosen == "text" and output is None:  # show how far it got
-                sys.stdout.write(str(ModelSummary(failed.graph, depth=depth, columns=cols, fold=fold)))
+                _emit(str(ModelSummary(failed.graph, depth=depth, columns=cols, fold=fold)))
             raise
         result = ModelSummary(traced.graph, depth=depth, columns=cols, fold=fold)
         text = {
-            "text": str, "json": ModelSummary.to_json,
+            "text": str, "json": lambda r: r.to_json(ascii=output is None and not _unicode_stdout()),
             "markdown": ModelSummary.to_markdown, "csv": ModelSummary.to_csv,
         }[chosen](result)
         if output is None:
-            sys.stdout.write(text)
+            _emit(text)
         else:
-            write_atomic(output, text, protect=traced.input_paths)
+            write_atomic(output, _encoded(text), protect=traced.input_paths)
             typer.echo(f"wrote {output}", err=True)
 
     _run(debug, action)
@@ -263,7 +326,7 @@ def export(
             ".tex": lambda: tabular.table_to_latex(graph, table, caption=caption, siunitx=siunitx),
             ".csv": lambda: tabular.table_to_csv(table),
         }[suffix]()
-        write_atomic(output, text, protect=traced.input_paths)
+        write_atomic(output, _encoded(text), protect=traced.input_paths)
         typer.echo(f"wrote {output}", err=True)
 
     _run(debug, action)
@@ -345,9 +408,9 @@ def diff(
             "markdown": render_diff_markdown,
         }[chosen](result)
         if output is None:
-            sys.stdout.write(text)
+            _emit(text)
         else:
-            write_atomic(output, text, protect=protect)
+            write_atomic(output, _encoded(text), protect=protect)
             typer.echo(f"wrote {output}", err=True)
         return code
 
@@ -416,9 +479,9 @@ def stats(
                 "csv": stats_text.render_stats_csv, "markdown": stats_text.render_stats_markdown,
                 }[chosen](result)
         if output is None:
-            sys.stdout.write(text)
+            _emit(text)
         else:
-            write_atomic(output, text, protect=protect)
+            write_atomic(output, _encoded(text), protect=protect)
             typer.echo(f"wrote {output}", err=True)
 
     _run(debug, action)

@@ -13,16 +13,14 @@ import sys
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
-try:  # typer >= 0.2x vendors click as typer._click; its exceptions are not click's
-    from typer._click import exceptions as _click_exceptions
-except ImportError:  # pragma: no cover - older typer, on click itself
-    from click import exceptions as _click_exceptions
-_NO_ARGS_IS_HELP = getattr(_click_exceptions, "NoArgsIsHelpError", ())  # click >= 8.2
+from .errors import INTERNAL_ERROR_EXIT, MlxReportError
+from .escape import one_line_safe
+from .versions import check_mlx
 
-
-def _one_line(text: str) -> str:
-    """`text` on one line: newlines and runs of blanks become one space."""
-    return " ".join(text.split())
+# typer >= 0.26 vendors click: its usage errors derive from typer.TyperException, not from
+# click's ClickException. Only public names are used, so a typer update cannot break this.
+_USAGE_ERROR = typer.TyperException
+BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE: what a shell reports for `yes | head -1`
 
 
 class _Command(TyperCommand):
@@ -69,23 +67,81 @@ class _Group(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        args = sys.argv[1:] if args is None else list(args)
+        if not args:  # `mlx-report` alone: the help, with click's exit code for it
+            args, help_code = ["--help"], 2
+        else:
+            help_code = None
+        _safe_streams()
+        try:
+            check_mlx()
+        except MlxReportError as e:
+            typer.echo(f"error: {e}", err=True)
+            sys.exit(e.exit_code)
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except _NO_ARGS_IS_HELP as e:  # `mlx-report` alone: the help
-            typer.echo(e.ctx.get_help())
-            sys.exit(e.exit_code)
-        except _click_exceptions.ClickException as e:
+        except _USAGE_ERROR as e:
             typer.echo(f"error: {_usage_message(e)}", err=True)
-            sys.exit(e.exit_code)
-        except _click_exceptions.Abort:
+            sys.exit(getattr(e, "exit_code", 2))
+        except typer.Abort:
             typer.echo("error: aborted", err=True)
             sys.exit(1)
+        except BrokenPipeError:
+            quiet_broken_pipe()
+        except Exception as e:  # a bug that escaped the command's own handler
+            report_internal_error(e, debug="--debug" in args)
+            sys.exit(INTERNAL_ERROR_EXIT)
+        if help_code is not None:
+            sys.exit(help_code)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _safe_streams() -> None:
+    """Never fail on a name stdout cannot encode (LANG=C, PYTHONIOENCODING=ascii, lone
+    surrogates): such characters are written as `\\u2713` escapes instead."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # pragma: no cover - a closed or foreign stream
+                pass
+
+
+def quiet_broken_pipe() -> None:
+    """The reader of stdout went away (`| head -1`): stop quietly, as other tools do.
+
+    Python would report the failed flush at exit; pointing stdout at /dev/null first
+    prevents that (see the `signal` module's documentation on SIGPIPE).
+    """
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # pragma: no cover - stdout without a file descriptor
+        pass
+    sys.exit(BROKEN_PIPE_EXIT)
+
+
+def internal_error_line(e: BaseException) -> str:
+    """The one line for an exception mlx-report did not expect: a bug to report."""
+    return (f"error: internal error: {one_line_safe(f'{type(e).__name__}: {e}')} "
+            "(please report; rerun with --debug for the traceback)")
+
+
+def report_internal_error(e: BaseException, debug: bool) -> None:
+    """Print the traceback with --debug, then the one-line internal error."""
+    if debug:
+        import traceback
+
+        traceback.print_exception(type(e), e, e.__traceback__)
+    typer.echo(internal_error_line(e), err=True)
 
 
 def _usage_message(e: Exception) -> str:
     """click's message, lower-cased as ours are, on one line, with where to find help."""
-    message = _one_line(e.format_message()).replace(": Value error, ", ": ").rstrip(".")
+    message = one_line_safe(e.format_message()).replace(": Value error, ", ": ").rstrip(".")
     if len(message) > 1 and message[0].isupper() and message[1].islower():
         message = message[0].lower() + message[1:]
     ctx = getattr(e, "ctx", None)

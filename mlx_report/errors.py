@@ -43,3 +43,10 @@ class OutputError(MlxReportError):
     """An output file could not be written."""
 
     exit_code = 7
+
+
+INTERNAL_ERROR_EXIT = 70
+"""Exit code of an unexpected exception, a bug in mlx-report (EX_SOFTWARE of sysexits.h)."""
+
+FOREIGN_EXIT_EXIT = 1
+"""Exit code when the model's own code raised SystemExit (or another BaseException)."""

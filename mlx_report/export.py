@@ -15,6 +15,7 @@ from typing import Any
 import networkx as nx
 
 from .errors import MlxReportError
+from .escape import xml_safe
 from .graph import ModelGraph, TensorInfo, Totals
 
 SCHEMA_VERSION = 1
@@ -135,10 +136,16 @@ def read_archive(path: Path) -> ModelGraph:
 
 
 def _scalar(value: Any) -> Any:
-    """GraphML/GEXF attributes must be scalars: lists and dicts become JSON text."""
+    """GraphML/GEXF attributes must be scalars: lists and dicts become JSON text.
+
+    Strings lose what XML 1.0 cannot hold, even as a reference (`\\x1b`, lone surrogates):
+    networkx would write `&#27;` and make the file unreadable.
+    """
     if value is None:
         return ""
-    if isinstance(value, (bool, int, float, str)):
+    if isinstance(value, str):
+        return xml_safe(value)
+    if isinstance(value, (bool, int, float)):
         return value
     return json.dumps(_plain(value))
 
@@ -149,7 +156,7 @@ def interchange_graph(graph: ModelGraph) -> nx.DiGraph:
     Data edges have kind="data"; parent→child edges kind="contains" (for graph tools
     that cannot read our node attributes).
     """
-    out = nx.DiGraph(name=graph.model_name)
+    out = nx.DiGraph(name=xml_safe(graph.model_name))
     renamed = {"start": "op_start", "end": "op_end"}  # GEXF reads start/end as time spans
     for node_id, d in graph.graph.nodes(data=True):
         out.add_node(node_id, **{renamed.get(k, k): _scalar(v) for k, v in d.items()})

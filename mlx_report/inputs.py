@@ -45,6 +45,9 @@ DTYPE_ALIASES: dict[str, str] = {
 }
 
 MAX_DIM = 2**31 - 1  # MLX shapes are int32
+# MLX counts an array's elements and bytes in 64 bits and wraps silently past that
+# (a 2e9^3 float32 array reports 1.05e19 bytes, not 3.2e28): refuse such inputs.
+MAX_BYTES = 2**63 - 1
 ACCEPTED_FORMS = "1,3,224,224 | 1,128:int32 | name=1,128:int32"
 
 # ',' or blanks separate dimensions; 'x' only between two digits (1x3), so that a stray
@@ -131,6 +134,18 @@ def parse_input_spec(text: str) -> InputSpec:
     return InputSpec(_parse_shape(body, fail), dtype, name)
 
 
+def size_problem(shape: tuple[int, ...], dtype: str) -> str | None:
+    """Why an array of `shape` and `dtype` is too large for MLX to count, or None."""
+    elements = 1
+    for d in shape:
+        elements *= d
+    nbytes = elements * DTYPES[dtype].size
+    if nbytes <= MAX_BYTES:
+        return None
+    return (f"{elements:.3g} elements of {dtype} are {nbytes:.3g} bytes, beyond the 2^63 "
+            f"bytes MLX can count (its sizes would overflow)")
+
+
 def _parse_shape(body: str, fail) -> tuple[int, ...]:
     """Parse ``1,3,224,224``, ``(1, 3)``, ``1x3`` or ``()`` into a shape tuple."""
     if not body:
@@ -175,14 +190,21 @@ def _is_name(name: str) -> bool:
 def parse_input_specs(texts: list[str]) -> list[InputSpec]:
     """Parse several ``--input`` values and check them together."""
     specs = [parse_input_spec(t) for t in texts]
+    for text, spec in zip(texts, specs):
+        too_large = size_problem(spec.shape, spec.dtype)
+        if too_large:
+            raise InputSpecError(f"invalid --input {text!r}: {too_large}")
     check_input_specs(specs)
     return specs
 
 
 def check_input_specs(specs: list[InputSpec]) -> None:
-    """Reject keyword names given twice; positionals keep their given order."""
+    """Reject keyword names given twice and arrays too large for MLX to count."""
     seen: set[str] = set()
     for spec in specs:
+        too_large = size_problem(spec.shape, spec.dtype)
+        if too_large:
+            raise InputSpecError(f"invalid input shape {spec.shape!r}: {too_large}")
         if spec.name is None:
             continue
         if spec.name in seen:

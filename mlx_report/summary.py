@@ -57,8 +57,9 @@ class ModelSummary:
     def to_dict(self) -> dict[str, Any]:
         return graph_to_dict(self.graph)
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    def to_json(self, ascii: bool = False) -> str:
+        """The lossless JSON; `ascii=True` escapes every non-ASCII character (`\\u00fc`)."""
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=ascii) + "\n"
 
     def to_markdown(self) -> str:
         return table_to_markdown(self.graph, self.table(), self.columns)

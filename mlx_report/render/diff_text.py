@@ -8,6 +8,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from ..escape import terminal_safe
 from ..analysis.drift import Drift
 from ..diff import GraphDiff, ModuleChange, TensorChange
 from .format import fmt_int, fmt_shapes, fmt_si
@@ -76,9 +77,11 @@ def summary_lines(diff: GraphDiff) -> list[str]:
 
 def render_diff_text(diff: GraphDiff) -> str:
     buf = io.StringIO()
-    console = Console(file=buf, width=10_000, color_system=None, highlight=False, emoji=False)
+    # markup=False and escaped control characters: tensor names are the checkpoint's strings
+    console = Console(file=buf, width=10_000, color_system=None, highlight=False, emoji=False,
+                      markup=False)
     for line in summary_lines(diff):
-        console.print(line)
+        console.print(terminal_safe(line))
     for title, headers, rows in (("Modules", MODULE_HEADERS, [module_cells(m) for m in diff.modules]),
                                  ("Tensors", TENSOR_HEADERS, [tensor_cells(t) for t in diff.tensors])):
         if not rows:
@@ -87,7 +90,7 @@ def render_diff_text(diff: GraphDiff) -> str:
         for h in headers:
             table.add_column(h, no_wrap=True, justify="right" if h.startswith(("Δ", "Rel", "Cos")) else "left")
         for r in rows:
-            table.add_row(*r)
+            table.add_row(*(terminal_safe(c) for c in r))
         console.print(table)
     return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
 

@@ -9,7 +9,6 @@ deterministic bytes, prefixed ids, `<title>` and `<desc>`. Never imports MLX.
 from __future__ import annotations
 
 import functools
-import html
 import os
 import re
 import shutil
@@ -23,6 +22,7 @@ import graphviz
 
 from ..analysis.visible import DEFAULT_BUDGET, VisibleGraph, VisibleNode, visible_graph
 from ..errors import RenderError
+from ..escape import html_text
 from ..graph import ModelGraph
 from ..output import write_atomic
 from .format import fmt_bytes, fmt_si
@@ -174,7 +174,8 @@ def _dot_id(node_id: str) -> str:
 
 
 def _e(text: Any) -> str:
-    return html.escape(str(text), quote=True)
+    """Text for an HTML-like label or SVG: markup escaped, control characters as `\\x1b`."""
+    return html_text(str(text))
 
 
 # -- figures and heat ------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import math
 from typing import Sequence
 
 from ..analysis.breakdown import CallCost, TypeCost
+from ..escape import terminal_safe
 from .format import fmt_bytes, fmt_si
 from .style import HEAT_PALETTES, SVG_FONT_STACK
 
@@ -30,7 +31,7 @@ WIDTH = 720
 
 
 def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(terminal_safe(str(text)), quote=True)
 
 
 def _n(x: float) -> str:
@@ -104,7 +105,7 @@ def type_chart(rows: Sequence[TypeCost], limit: int = 14) -> str:
     for p, (title, colour, values, fmt) in enumerate(panels):
         x0 = label_w + p * (panel_w + gap)
         total = sum(values) or 1
-        peak = max(values) or 1
+        peak = max(values, default=0) or 1  # a partial trace may have no rows
         body.append(_text(x0, 14, title, 11, weight="bold"))
         body.append(_line(x0, top - 6, x0, height - 8, MUTED))
         for i, v in enumerate(values):

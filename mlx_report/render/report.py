@@ -18,6 +18,7 @@ import jinja2
 
 from ..analysis.weights import WeightReport
 from ..errors import OutputError, RenderError
+from ..escape import terminal_safe
 from ..graph import ModelGraph
 from ..output import write_atomic
 from . import report_data as data
@@ -54,10 +55,19 @@ def template_dir() -> Path:
                       f"{here.parent / 'templates'})")
 
 
+def _finalize(value):
+    """Model names in the page: control characters and lone surrogates as `\\x1b` text
+    (autoescape then escapes markup); `| safe` SVG is escaped where it is drawn."""
+    if isinstance(value, str) and not hasattr(value, "__html__"):  # not Markup
+        return terminal_safe(value)
+    return value
+
+
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())),
                              autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=True)
+                             trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=True,
+                             finalize=_finalize)
     env.globals.update(fmt_int=fmt_int, fmt_si=fmt_si, fmt_bytes=fmt_bytes)
     return env
 

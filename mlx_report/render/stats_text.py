@@ -11,6 +11,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from ..escape import terminal_safe
 from ..analysis.weights import WeightStats
 from .format import fmt_bytes, fmt_int
 
@@ -94,14 +95,16 @@ def notes(stats: CheckpointStats) -> list[str]:
 def render_stats_text(stats: CheckpointStats) -> str:
     """Header, flags and notes, then one table row per tensor (deterministic, uncoloured)."""
     buf = io.StringIO()
-    console = Console(file=buf, width=10_000, color_system=None, highlight=False, emoji=False)
+    # markup=False and escaped control characters: tensor names are the checkpoint's strings
+    console = Console(file=buf, width=10_000, color_system=None, highlight=False, emoji=False,
+                      markup=False)
     for line in header_lines(stats) + [""] + flag_lines(stats) + [""] + notes(stats) + [""]:
-        console.print(line, soft_wrap=True)
+        console.print(terminal_safe(line), soft_wrap=True)
     table = RichTable(box=box.SIMPLE_HEAD, show_edge=False)
     for h in HEADERS:
         table.add_column(h, no_wrap=True, justify="right" if h in RIGHT else "left")
     for s in stats.report.tensors:
-        table.add_row(*_row(s))
+        table.add_row(*(terminal_safe(c) for c in _row(s)))
     console.print(table)
     return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
 

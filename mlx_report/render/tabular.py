@@ -8,11 +8,24 @@ from typing import Sequence
 
 from ..analysis.table import Table
 from ..graph import ModelGraph
+from ..escape import terminal_safe
 from .text import COLUMNS, row_label, totals_lines
 
 
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`|<>&"})
+
+
 def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
+    """A table cell: control characters as `\\x1b`, Markdown and HTML syntax backslash-escaped."""
+    return terminal_safe(text).translate(_MD_SPECIAL)
+
+
+def _md_code(text: str) -> str:
+    """A code-span cell: only `|` is special inside it; a backtick widens the fence."""
+    body = terminal_safe(text).replace("|", "\\|")
+    fence = "``" if "`" in body else "`"
+    pad = " " if body.startswith("`") or body.endswith("`") else ""
+    return f"{fence}{pad}{body}{pad}{fence}"
 
 
 def table_to_markdown(graph: ModelGraph, table: Table, columns: Sequence[str]) -> str:
@@ -23,11 +36,11 @@ def table_to_markdown(graph: ModelGraph, table: Table, columns: Sequence[str]) -
     for row in table.rows:
         label = row_label(row)
         label = row.prefix.replace(" ", "\u00a0") + label[len(row.prefix):]  # keep tree indent
-        cells = [f"`{_md_escape(label)}`"] + [_md_escape(COLUMNS[c][1](row)) for c in columns]
+        cells = [_md_code(label)] + [_md_escape(COLUMNS[c][1](row)) for c in columns]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines += [f"- {line}" for line in totals_lines(graph) if line]
-    lines += [f"- {note}" for note in table.notes]
+    lines += [f"- {_md_escape(line)}" for line in totals_lines(graph) if line]
+    lines += [f"- {_md_escape(note)}" for note in table.notes]
     return "\n".join(lines) + "\n"
 
 
@@ -41,13 +54,13 @@ def table_to_csv(table: Table) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_FIELDS)
     for r in table.rows:
-        writer.writerow([
-            r.path, r.type, r.depth, r.count, int(r.reused),
+        writer.writerow([  # raw values, but no control characters to drive a terminal
+            terminal_safe(r.path), terminal_safe(r.type), r.depth, r.count, int(r.reused),
             " ".join("x".join(map(str, s)) for s in r.input_shapes),
             " ".join("x".join(map(str, s)) for s in r.output_shapes),
             "" if r.params is None else r.params,
             "" if r.params_percent is None else f"{r.params_percent:.4f}",
-            "" if r.macs is None else r.macs, r.trainable, r.config,
+            "" if r.macs is None else r.macs, r.trainable, terminal_safe(r.config or ""),
         ])
     return buf.getvalue()
 
@@ -57,7 +70,8 @@ _LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{
 
 
 def latex_escape(text: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(c, c) for c in text)
+    """`text` for LaTeX: special characters as commands, control characters as `\\x1b`."""
+    return "".join(_LATEX_SPECIAL.get(c, c) for c in terminal_safe(text))
 
 
 def _latex_number(n: int | None, siunitx: bool) -> str:

@@ -6,6 +6,7 @@ from typing import Sequence
 
 from ..analysis.table import Table, TableRow
 from ..graph import ModelGraph
+from ..escape import terminal_safe
 from .format import fmt_bytes, fmt_int, fmt_percent, fmt_shapes, fmt_si
 
 # Column id -> (header, cell function, right-aligned)
@@ -131,13 +132,16 @@ def render_text(graph: ModelGraph, table: Table, columns: Sequence[str] = DEFAUL
     columns = resolve_columns(columns)
     headers = ["Layer (type)"] + [COLUMNS[k][0] for k in columns]
     right = [False] + [COLUMNS[k][2] for k in columns]
-    rows = [[row_label(row)] + [COLUMNS[k][1](row) for k in columns] for row in table.rows]
+    # Names are the model's own strings: escape control characters (ANSI sequences, newlines)
+    # before measuring the columns, so a name can neither drive the terminal nor break a row.
+    rows = [[terminal_safe(cell) for cell in [row_label(row)] + [COLUMNS[k][1](row) for k in columns]]
+            for row in table.rows]
     table_lines = format_columns(headers, rows, right)
     rule = "=" * max(len(line) for line in table_lines)
     parts = [rule, *table_lines, rule]
-    parts += totals_lines(graph)
+    parts += [terminal_safe(line) for line in totals_lines(graph)]
     if table.notes:
         parts.append(rule)
-        parts += table.notes
+        parts += [terminal_safe(note) for note in table.notes]
     parts.append(rule)
     return "\n".join(parts) + "\n"
