@@ -17,7 +17,9 @@ from typing import Any
 import mlx.core as mx
 import mlx.nn as nn
 
-from ..errors import MlxReportError
+from mlx.utils import tree_flatten, tree_unflatten
+
+from ..errors import InputSpecError, TraceError
 from .provenance import iter_arrays
 
 # Evaluating costs real compute (~2 GMAC/s with MLX on a laptop-class CPU): 20 GMAC is
@@ -28,8 +30,8 @@ MAX_MEASURE_MACS = 20_000_000_000
 MEMORY_FRACTION = 0.25
 
 
-class MeasureRefused(MlxReportError):
-    """The model is too big to evaluate for --measure."""
+class MeasureRefused(InputSpecError):
+    """The model is too big to evaluate for --measure (exit 2: ask for a smaller input)."""
 
 
 @dataclass
@@ -67,6 +69,16 @@ def _has_device_info() -> bool:
 def measure_forward(model: nn.Module, args: tuple = (), kwargs: dict | None = None) -> Measured:
     """Evaluate `model(*args, **kwargs)` once and return the measured peak (see module doc)."""
     kwargs = kwargs or {}
+    before_params = tree_flatten(model.parameters())
+    try:
+        return _measure(model, args, kwargs)
+    finally:  # a forward in training mode may replace BatchNorm statistics: put them back
+        after = dict(tree_flatten(model.parameters()))
+        if any(after.get(k) is not v for k, v in before_params) or len(after) != len(before_params):
+            model.update(tree_unflatten(before_params))
+
+
+def _measure(model: nn.Module, args: tuple, kwargs: dict) -> Measured:
     mx.eval(model.parameters())
     mx.eval([a for a in iter_arrays((args, kwargs))])
     gc.collect()
@@ -80,3 +92,30 @@ def measure_forward(model: nn.Module, args: tuple = (), kwargs: dict | None = No
     del out
     mx.clear_cache()
     return Measured(peak_bytes=peak, resident_bytes=before)
+
+
+def measure_graph(graph: Any, model: nn.Module, args: tuple = (), kwargs: dict | None = None,
+                  max_macs: int = MAX_MEASURE_MACS) -> int:
+    """Check the budget, measure one pass and store it in `graph.totals.measured_peak_bytes`.
+
+    The figure counts the inputs, as `peak_activation_bytes` does: measured peak + input bytes.
+    """
+    t = graph.totals
+    check_measurable(t.macs, t.param_bytes, t.peak_activation_bytes, max_macs)
+    try:
+        measured = measure_forward(model, tuple(args), kwargs)
+    except MemoryError:
+        raise TraceError("--measure: out of memory while evaluating the forward pass") from None
+    except Exception as e:  # the pass traced lazily but failed when evaluated
+        raise TraceError(f"--measure: evaluating the forward pass failed: {type(e).__name__}: {e}") from None
+    t.measured_peak_bytes = measured.peak_bytes + t.input_bytes
+    graph.meta["measured"] = "mx.get_peak_memory() of one evaluated pass, weights and inputs resident first"
+    return t.measured_peak_bytes
+
+
+def measure_traced(traced: Any, input_texts: list[str]) -> int:
+    """`--measure` for a traced CLI target: the same zero inputs as the trace, evaluated."""
+    from ..inputs import make_inputs, parse_input_specs
+
+    args, kwargs = make_inputs(parse_input_specs(input_texts))
+    return measure_graph(traced.graph, traced.loaded.model, tuple(args), kwargs)
