@@ -41,6 +41,7 @@ class BuildRequest:
     date: str | None = None
     title: str | None = None
     pdf_variant: str | None = None
+    measure: bool = False                    # --measure: evaluate one pass, show the measured peak
 
 
 def read_weights_stats(path: Path, graph: ModelGraph):
@@ -88,7 +89,8 @@ def _check(req: BuildRequest) -> list[str]:
 def _from_archive(req: BuildRequest):
     """(graph, weight statistics, files to protect) of an archived JSON."""
     given = [flag for flag, value in (("--input", req.inputs), ("--arg", req.args),
-                                      ("--dtype", req.dtype), ("--weights", req.weights)) if value]
+                                      ("--dtype", req.dtype), ("--weights", req.weights),
+                                      ("--measure", req.measure)) if value]
     if given:
         raise InputSpecError(f"{', '.join(given)} cannot apply to an archived JSON: it is "
                              f"rebuilt as traced")
@@ -135,6 +137,9 @@ def _from_model(req: BuildRequest, sections: list[str], say: Callable[[str], Non
             say(f"wrote {req.output} (partial trace: its first page explains the failure)")
         raise
     graph, protect = traced.graph, traced.input_paths
+    if req.measure:
+        from .trace.measure import measure_traced
+        measure_traced(traced, req.inputs)
     device = mx.default_device()
     graph.meta["device"] = (f"{str(device.type).rsplit('.', 1)[-1]} "
                             f"({platform.system()} {platform.machine()})")

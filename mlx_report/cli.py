@@ -20,6 +20,7 @@ InputOpt = typer.Option(..., "--input", "-i", metavar="<spec>", help="Example in
 ArgOpt = typer.Option(None, "--arg", "-a", metavar="<key=value>", help="Factory/class argument key=value (Python literal), repeatable.")
 DtypeOpt = typer.Option(None, "--dtype", metavar="<dtype>", help="Cast the model's floating parameters: float32 | float16 | bfloat16 | float64 (float64 on the CPU only).")
 DebugOpt = typer.Option(False, "--debug", help="Show full tracebacks.")
+MeasureOpt = typer.Option(False, "--measure", help="Also evaluate the forward pass once (random weights unless --weights; up to 20 GMAC) and show MLX's measured peak memory beside the estimate.")
 WeightsOpt = typer.Option(None, "--weights", "-w", help="Checkpoint: .safetensors, a sharded set (index JSON or directory) or .npz.")
 StrictOpt = typer.Option(True, "--strict/--no-strict", help="Whether a checkpoint that does not fit the model is fatal.")
 ModelArg = typer.Argument(..., metavar="MODEL", help="Model file, optionally with :NAME (model.py:build_model).")
@@ -176,6 +177,7 @@ def summary(
     fold: bool = typer.Option(True, "--fold/--no-fold", help="Fold identical consecutive blocks into one ×N row."),
     fmt: Optional[SummaryFormat] = typer.Option(None, "--format", "-f", help="Output format (default: text; with -o, the extension's)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file: .txt, .json, .md or .csv (the format follows the extension)."),
+    measure: bool = MeasureOpt,
     debug: bool = DebugOpt,
 ) -> None:
     """Print a torchinfo-style summary table of MODEL."""
@@ -200,6 +202,9 @@ def summary(
             if chosen == "text" and output is None:  # show how far it got
                 _emit(str(ModelSummary(failed.graph, depth=depth, columns=cols, fold=fold)))
             raise
+        if measure:
+            from .trace.measure import measure_traced
+            measure_traced(traced, inputs)
         result = ModelSummary(traced.graph, depth=depth, columns=cols, fold=fold)
         text = {
             "text": str, "json": lambda r: r.to_json(ascii=output is None and not _unicode_stdout()),
@@ -513,6 +518,7 @@ def build(
     date: Optional[str] = typer.Option(None, "--date", help="YYYY-MM-DD printed in the report and the PDF metadata; none by default, so rebuilds are byte-identical."),
     title: Optional[str] = typer.Option(None, "--title", help="Report title (default: \"<model> model report\")."),
     pdf_variant: Optional[str] = typer.Option(None, "--pdf-variant", help="pdf/a-3b: archival PDF with the report's JSON attached."),
+    measure: bool = MeasureOpt,
     debug: bool = DebugOpt,
 ) -> None:
     """Build the HTML or PDF report of MODEL (or of an archived JSON), or a whole release archive."""
@@ -525,7 +531,7 @@ def build(
                            dtype=dtype, weights=weights, strict=strict, output=output,
                            archive=archive, weights_stats=weights_stats, no_weights=no_weights,
                            dropped=dropped, depth=depth, date=date, title=title,
-                           pdf_variant=pdf_variant)
+                           pdf_variant=pdf_variant, measure=measure)
     _run(debug, lambda: run_build(request, say=lambda line: typer.echo(line, err=True)))
 
 

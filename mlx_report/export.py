@@ -28,8 +28,13 @@ CONVENTIONS = {
     "params": "unique arrays counted once; quantized weights as logical (unpacked) elements; "
               "BatchNorm running statistics are non-trainable and also given apart",
     "activation_bytes": "sum of output bytes of leaf module calls",
-    "peak_activation_bytes": "peak of live activation arrays (model inputs included) over one "
-                             "inference pass, each array freed after its last use",
+    "peak_activation_bytes": "estimated peak activation memory of one inference pass on MLX's CPU "
+                             "backend, model inputs included, weights excluded: the pass's primitive "
+                             "graph replayed with MLX's eval order, run-ahead task queue, buffer "
+                             "donation and temporaries (README, Definitions)",
+    "measured_peak_bytes": "with --measure: mx.get_peak_memory() of one evaluated pass minus the bytes "
+                           "resident before it (weights, inputs), plus the input bytes; null when "
+                           "not measured",
     "self_total": "self = work in the call's own code; total = self + totals of its child calls",
 }
 

@@ -61,7 +61,8 @@ class Totals:
     elementwise_flops: int = 0         # reported apart, not in `flops`
     input_bytes: int = 0
     activation_bytes: int = 0          # sum of leaf-call output bytes
-    peak_activation_bytes: int = 0     # peak of live activations, one inference pass
+    peak_activation_bytes: int = 0     # estimated peak activation memory of one pass, inputs included
+    measured_peak_bytes: int | None = None   # the same, measured with --measure (None: not measured)
     calls: int = 0
     max_depth: int = 0
 

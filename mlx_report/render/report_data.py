@@ -180,8 +180,10 @@ def key_figures(graph: ModelGraph) -> list[Figure]:
         Figure("Activation memory", fmt_bytes(t.activation_bytes),
                f"{fmt_int(t.activation_bytes)} bytes",
                ["sum of leaf-call outputs",
-                f"peak live, inputs included (estimate) {fmt_bytes(t.peak_activation_bytes)} "
-                f"({fmt_int(t.peak_activation_bytes)} bytes)"]),
+                f"peak, inputs included (estimate, MLX CPU) {fmt_bytes(t.peak_activation_bytes)} "
+                f"({fmt_int(t.peak_activation_bytes)} bytes)",
+                *([f"peak measured (mx.get_peak_memory) {fmt_bytes(t.measured_peak_bytes)} "
+                   f"({fmt_int(t.measured_peak_bytes)} bytes)"] if t.measured_peak_bytes is not None else [])]),
         Figure("Estimated total memory", fmt_bytes(estimated), f"{fmt_int(estimated)} bytes",
                ["parameters + peak live activations",
                 f"inputs {fmt_bytes(t.input_bytes)} ({fmt_int(t.input_bytes)} bytes), in the peak"]),

@@ -62,6 +62,16 @@ def row_label(row: TableRow) -> str:
     return label
 
 
+def measured_lines(t) -> list[str]:
+    """The --measure line: MLX's measured peak beside the estimate (none when not measured)."""
+    if t.measured_peak_bytes is None:
+        return []
+    ratio = f"; estimate / measured = {t.peak_activation_bytes / t.measured_peak_bytes:.2f}" \
+        if t.measured_peak_bytes else ""
+    return [f"Peak activation memory, inputs included (measured, mx.get_peak_memory): "
+            f"{fmt_bytes(t.measured_peak_bytes)}{ratio}"]
+
+
 def totals_lines(graph: ModelGraph) -> list[str]:
     """The figures below the table."""
     t = graph.totals
@@ -102,7 +112,8 @@ def totals_lines(graph: ModelGraph) -> list[str]:
         "",
         f"Input size: {fmt_bytes(t.input_bytes)}",
         f"Activations (sum of leaf outputs): {fmt_bytes(t.activation_bytes)}",
-        f"Peak live activations, inputs included (estimate): {fmt_bytes(t.peak_activation_bytes)}",
+        f"Peak activation memory, inputs included (estimate, MLX CPU): {fmt_bytes(t.peak_activation_bytes)}",
+        *measured_lines(t),
         f"Params size: {fmt_bytes(t.param_bytes)}",
         f"Estimated total (params + peak activations): {fmt_bytes(estimated)}",
         "Sizes in SI units: 1 MB = 10^6 bytes.",

@@ -10,6 +10,7 @@ import mlx.nn as nn
 from ..errors import TraceError
 from ..graph import ModelGraph, Totals
 from .call_costs import count_calls
+from .memory import forward_peak_bytes
 from .params import collect_tensors, counted_own_params, module_param_figures, not_called, own_params
 from .tree import check_tree, completed_modules
 from .tracer import TRACE_LOCK, DataDependentError, ForwardError, NestedTraceError, Tracer, run_trace
@@ -113,6 +114,17 @@ def _fmt_shape(shape: tuple[int, ...], dtype: str) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ")" + ("" if dtype == "float32" else f":{dtype}")
 
 
+def _peak_activation_bytes(tracer: Tracer, model: nn.Module, input_bytes: int) -> int:
+    """Inputs + the replayed peak of MLX's evaluation (memory.py); liveness of the traced
+    arrays when the pass cannot be exported (data-dependent code) or did not complete."""
+    root = tracer.call_sites.get("c0")
+    if root is not None and tracer.graph.nodes["c0"]["complete"]:
+        peak = forward_peak_bytes(model, root[1], root[2], tracer.prov)
+        if peak is not None:
+            return input_bytes + peak
+    return tracer.prov.peak_bytes()
+
+
 def _build_graph(tracer: Tracer, model: nn.Module, name: str | None) -> ModelGraph:
     g = tracer.graph
     tensors, by_id = collect_tensors(model)
@@ -167,7 +179,7 @@ def _build_graph(tracer: Tracer, model: nn.Module, name: str | None) -> ModelGra
     t.elementwise_flops = sum(g.nodes[n]["elementwise_flops_total"] for n in tops)
     t.input_bytes = sum(d["nbytes"] for _, d in g.nodes(data=True) if d["kind"] == "input")
     t.activation_bytes = sum(g.nodes[n]["output_bytes"] for n in leaves)
-    t.peak_activation_bytes = tracer.prov.peak_bytes()
+    t.peak_activation_bytes = _peak_activation_bytes(tracer, model, t.input_bytes)
     t.calls = len(calls)
     t.max_depth = max((g.nodes[n]["depth"] for n in calls), default=0)
     meta: dict[str, Any] = {}
