@@ -110,8 +110,18 @@ def test_system_exit_in_forward_is_one_line(tmp_path):
             def __call__(self, x):
                 raise SystemExit("bye")
     """)
-    line = error_line(run("summary", str(model), "-i", "1,4"), 1)
-    assert line == "error: the model's code raised SystemExit: bye: a model must not exit the process"
+    # Inside the forward pass the tracer turns it into a TraceError naming the call (exit 4).
+    line = error_line(run("summary", str(model), "-i", "1,4"), 4)
+    assert line == ("error: forward pass failed in (model) (M) with input shapes [(1, 4)]: "
+                    "SystemExit: the model called sys.exit('bye')")
+
+
+def test_system_exit_while_loading_is_one_line(tmp_path):
+    model = write_model(tmp_path, """
+        raise SystemExit("bye")
+    """)
+    line = error_line(run("summary", str(model), "-i", "1,4"), 3)  # ModelLoadError
+    assert line.startswith("error: error importing ") and line.endswith("(line 4): SystemExit: bye")
 
 
 def test_key_error_from_a_hand_edited_archive(tmp_path):
