@@ -137,7 +137,9 @@ def _build_graph(tracer: Tracer, model: nn.Module, name: str | None) -> ModelGra
     first_calls: dict[int, str] = {}
     for node_id, (module, _, _) in tracer.call_sites.items():
         first_calls.setdefault(id(module), node_id)
-    uncalled = not_called(model, first_calls, by_id, counted)
+    # A failed pass never reached its later modules: "not called" only describes a full pass.
+    finished = "c0" in g and g.nodes["c0"]["complete"]
+    uncalled = not_called(model, first_calls, by_id, counted) if finished else []
     for entry in uncalled:  # their params are the nearest called ancestor's (row totals add up)
         g.nodes[entry["parent"]]["params_not_called"] = (
             g.nodes[entry["parent"]].get("params_not_called", 0) + entry["params"])
