@@ -46,7 +46,10 @@ class BuildRequest:
 def read_weights_stats(path: Path, graph: ModelGraph):
     """A WeightReport written by `build --archive` (weights-stats.json) that fits `graph`."""
     from .analysis.weights import WeightReport
+    from .paths import regular_file, shown
 
+    regular_file(path, "weight statistics", MlxReportError,
+                 missing=f"weight statistics not found: {shown(path)}")
     try:
         report = WeightReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:

@@ -18,6 +18,7 @@ import mlx.nn as nn
 from mlx.utils import tree_flatten
 
 from .errors import CheckpointError
+from .paths import is_dir, probe, regular_file, shown
 
 INDEX_NAME = "model.safetensors.index.json"
 MAX_HEADER_BYTES = 100_000_000   # safetensors' own limit
@@ -104,15 +105,16 @@ def read_safetensors_header(path: Path) -> dict[str, dict]:
 
 
 def _shard_files(path: Path) -> list[Path]:
-    """The files of a checkpoint given as a file, an index JSON or a directory."""
-    if path.is_dir():
+    """The files of a checkpoint given as a file, an index JSON or a directory; each a regular file."""
+    if is_dir(path):
         index = path / INDEX_NAME
         if index.exists():
             return _shard_files(index)
         files = sorted(path.glob("*.safetensors"))
         if not files:
             raise CheckpointError(f"{path}: no *.safetensors files in this directory")
-        return files
+        return [regular_file(f, "checkpoint", CheckpointError) for f in files]
+    regular_file(path, "checkpoint", CheckpointError, missing=f"checkpoint not found: {shown(path)}")
     if path.name.endswith(".index.json"):
         try:
             weight_map = json.loads(path.read_text())["weight_map"]
@@ -134,8 +136,8 @@ def _shard_files(path: Path) -> list[Path]:
 def read_checkpoint(path: str | Path) -> Checkpoint:
     """Open a .safetensors file, sharded set, or .npz lazily; CheckpointError when bad."""
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"checkpoint not found: {path}")
+    if probe(path, "checkpoint", CheckpointError) == "missing":
+        raise CheckpointError(f"checkpoint not found: {shown(path)}")
     files = _shard_files(path)
     arrays: dict[str, mx.array] = {}
     locations: dict[str, tuple[Path, int, int, str]] = {}

@@ -16,6 +16,7 @@ import networkx as nx
 
 from .errors import MlxReportError
 from .graph import ModelGraph, TensorInfo, Totals
+from .paths import regular_file, shown
 
 SCHEMA_VERSION = 1
 
@@ -122,6 +123,7 @@ def is_archive_json(model: str) -> bool:
 
 def read_archive(path: Path) -> ModelGraph:
     """The ModelGraph of an archived JSON; MlxReportError with one line when it is not one."""
+    regular_file(path, "archive", MlxReportError, missing=f"archive not found: {shown(path)}")
     try:
         return graph_from_dict(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:

@@ -24,6 +24,7 @@ from mlx.utils import tree_map
 from mlx_report.errors import InputSpecError, ModelLoadError
 from mlx_report.inputs import dtype_name
 from mlx_report.model_dir import is_model_dir, load_model_dir
+from mlx_report.paths import probe, shown
 
 FACTORY_NAMES = ("build", "build_model", "create_model", "get_model", "make_model")
 
@@ -127,14 +128,17 @@ def check_model_target(target: str) -> None:
 
 
 def _check_file(path: Path) -> Path:
-    """Absolute path of an existing ``.py`` file; ModelLoadError otherwise."""
-    if path.is_dir():
-        raise ModelLoadError(f"model path is a directory, not a .py file: {path}")
-    if not path.exists():
-        raise ModelLoadError(f"model file not found: {path}")
+    """Absolute path of an existing regular ``.py`` file; ModelLoadError otherwise."""
+    kind = probe(path, "model file", ModelLoadError)
+    if kind == "a directory":
+        raise ModelLoadError(f"model path is a directory, not a .py file: {shown(path)}")
+    if kind == "missing":
+        raise ModelLoadError(f"model file not found: {shown(path)}")
     if path.suffix != ".py":
-        raise ModelLoadError(f"{path} is not a model: MODEL is a .py file (model.py[:NAME]), a "
+        raise ModelLoadError(f"{shown(path)} is not a model: MODEL is a .py file (model.py[:NAME]), a "
                              f"model directory with config.json, or an archived .json")
+    if kind is not None:
+        raise ModelLoadError(f"model file {shown(path)} is {kind}, not a regular file")
     return path.resolve()
 
 

@@ -1,0 +1,179 @@
+"""Issue 11, loading and writing: special files, sibling imports, safetensors headers,
+shard confinement, transactional archives, hand-edited archives, awkward file names.
+
+Every CLI case runs in-process (CliRunner) from a scratch directory and checks the
+one-line error contract: the exit code of the error class, one `error: ` line, no
+traceback, nothing written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import sys
+import textwrap
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlx.core as mx
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from mlx_report.cli import app
+
+HEADER = "import mlx.core as mx\nimport mlx.nn as nn\n"
+NET = HEADER + textwrap.dedent(
+    """
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(8, 16)
+            self.fc2 = nn.Linear(16, 4)
+
+        def __call__(self, x):
+            return self.fc2(nn.relu(self.fc1(x)))
+    """
+)
+TIMEOUT = 20  # seconds: a command blocked on a FIFO never returns
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+    exception: BaseException | None
+
+
+def cli(*args: str, timeout: float = TIMEOUT) -> Run:
+    """Run `mlx-report ARGS` in-process; fail (not hang) when it does not return in time."""
+    box: dict[str, Run] = {}
+
+    def target() -> None:
+        result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=True)
+        box["run"] = Run(result.exit_code, result.stdout, result.stderr, result.exception)
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        _unblock_fifos()
+        worker.join(5)
+        pytest.fail(f"mlx-report {' '.join(map(str, args))} hung for {timeout} s")
+    return box["run"]
+
+
+_FIFOS: list[Path] = []
+
+
+def _unblock_fifos() -> None:
+    """Open every test FIFO for writing (non-blocking) so a reader stuck on one returns."""
+    for fifo in _FIFOS:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def make_fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    _FIFOS.append(path)
+    return path
+
+
+def error_of(run: Run, code: int) -> str:
+    """The one-line message of a failed run; asserts exit code, one line, no traceback."""
+    assert run.code == code, (run.code, run.stderr, repr(run.exception))
+    assert run.exception is None or isinstance(run.exception, SystemExit), repr(run.exception)
+    assert "Traceback" not in run.stderr + run.stdout
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, run.stderr
+    assert lines[0].startswith("error: "), lines[0]
+    return lines[0].removeprefix("error: ")
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+@pytest.fixture
+def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A scratch directory (the cwd) holding net.py."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.py").write_text(NET)
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def archive_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real archived JSON (and its weights-stats.json) of net.py, made once."""
+    folder = tmp_path_factory.mktemp("archive")
+    (folder / "net.py").write_text(NET)
+    run = cli("build", folder / "net.py", "--input", "2,8", "--archive", folder / "rel",
+              "--no-diagram", timeout=300)
+    assert run.code == 0, run.stderr
+    return folder / "rel" / "model.json"
+
+
+# --- 1. FIFOs and other non-regular files ------------------------------------------------------
+
+def test_fifo_as_model_file_is_refused(ws: Path) -> None:
+    make_fifo(ws / "pipe.py")
+    message = error_of(cli("summary", "pipe.py", "--input", "2,8"), 3)
+    assert message == "model file pipe.py is a FIFO (named pipe), not a regular file"
+
+
+def test_device_as_model_file_is_refused(ws: Path) -> None:
+    (ws / "zero.py").symlink_to("/dev/zero")  # after resolving symlinks
+    message = error_of(cli("summary", "zero.py", "--input", "2,8"), 3)
+    assert message == "model file zero.py is a character device, not a regular file"
+
+
+@pytest.mark.parametrize("name", ["w.safetensors", "w.npz", "w.gguf"])
+def test_fifo_as_weights_is_refused(ws: Path, name: str) -> None:
+    make_fifo(ws / name)
+    message = error_of(cli("summary", "net.py", "--input", "2,8", "--weights", name), 5)
+    assert message == f"checkpoint {name} is a FIFO (named pipe), not a regular file"
+
+
+def test_fifo_shard_in_a_weights_folder_is_refused(ws: Path) -> None:
+    (ws / "shards").mkdir()
+    make_fifo(ws / "shards" / "a.safetensors")
+    message = error_of(cli("stats", "shards"), 5)
+    assert message == "checkpoint shards/a.safetensors is a FIFO (named pipe), not a regular file"
+
+
+def test_fifo_as_index_json_is_refused(ws: Path) -> None:
+    make_fifo(ws / "model.safetensors.index.json")
+    message = error_of(cli("stats", "model.safetensors.index.json"), 5)
+    assert "is a FIFO (named pipe), not a regular file" in message
+
+
+def test_fifo_config_in_a_model_dir_is_refused(ws: Path) -> None:
+    (ws / "lm").mkdir()
+    make_fifo(ws / "lm" / "config.json")
+    message = error_of(cli("summary", "lm", "--input", "1,4:int32"), 3)
+    assert message == "model config lm/config.json is a FIFO (named pipe), not a regular file"
+
+
+def test_fifo_as_archive_json_is_refused(ws: Path) -> None:
+    make_fifo(ws / "a.json")
+    assert error_of(cli("build", "a.json", "-o", "r.html"), 1) == \
+        "archive a.json is a FIFO (named pipe), not a regular file"
+    (ws / "b.json").mkdir()
+    assert error_of(cli("diff", "a.json", "b.json"), 1) == \
+        "archive a.json is a FIFO (named pipe), not a regular file"
+    assert error_of(cli("diff", "net.py", "b.json", "--input", "2,8"), 1) == \
+        "archive b.json is a directory, not a regular file"
+    assert listing(ws) == ["a.json", "b.json", "net.py"]
+
+
+def test_fifo_as_weights_stats_is_refused(ws: Path, archive_json: Path) -> None:
+    make_fifo(ws / "stats.json")
+    message = error_of(cli("build", archive_json, "--weights-stats", "stats.json", "-o", "r.html"), 1)
+    assert message == "weight statistics stats.json is a FIFO (named pipe), not a regular file"
+    assert not (ws / "r.html").exists()
