@@ -144,16 +144,39 @@ def _check_file(path: Path) -> Path:
 
 @contextlib.contextmanager
 def _importable(folder: Path) -> Iterator[None]:
-    """Put ``folder`` first on sys.path and skip writing bytecode, restoring both after."""
-    entry, bytecode = str(folder), sys.dont_write_bytecode
-    sys.path.insert(0, entry)
+    """Import from ``folder`` first, without bytecode; after, sys.path is as it was and the
+    modules imported from ``folder`` (``from blocks import Block``) are gone from sys.modules.
+
+    So two model files with same-named siblings (v1/blocks.py, v2/blocks.py) each get their
+    own. Modules imported from elsewhere (mlx, numpy, ...) stay cached, as after any import.
+    """
+    saved_path, bytecode = list(sys.path), sys.dont_write_bytecode
+    before = dict(sys.modules)
+    sys.path.insert(0, str(folder))
     sys.dont_write_bytecode = True
     try:
         yield
     finally:
         sys.dont_write_bytecode = bytecode
-        with contextlib.suppress(ValueError):
-            sys.path.remove(entry)
+        sys.path[:] = saved_path
+        root = folder.resolve()
+        for name, module in list(sys.modules.items()):
+            if before.get(name) is not module and _imported_from(module, root):
+                if name in before:
+                    sys.modules[name] = before[name]
+                else:
+                    del sys.modules[name]
+
+
+def _imported_from(module: object, root: Path) -> bool:
+    """True when a module's file (or a namespace package's folder) lies under ``root``."""
+    places = [getattr(module, "__file__", None)] + list(getattr(module, "__path__", None) or [])
+    for place in places:
+        if isinstance(place, str):
+            with contextlib.suppress(OSError, ValueError):
+                if Path(place).resolve().is_relative_to(root):
+                    return True
+    return False
 
 
 def _import_file(source: Path, label: str) -> ModuleType:

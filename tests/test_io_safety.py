@@ -177,3 +177,50 @@ def test_fifo_as_weights_stats_is_refused(ws: Path, archive_json: Path) -> None:
     message = error_of(cli("build", archive_json, "--weights-stats", "stats.json", "-o", "r.html"), 1)
     assert message == "weight statistics stats.json is a FIFO (named pipe), not a regular file"
     assert not (ws / "r.html").exists()
+
+
+# --- 2. same-named sibling modules of two model files ------------------------------------------
+
+BLOCKS = HEADER + textwrap.dedent(
+    """
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, {width})
+
+        def __call__(self, x):
+            return self.fc(x)
+    """
+)
+USES_BLOCKS = HEADER + "from blocks import Block\n\n\ndef build_model():\n    return Block()\n"
+
+
+def two_versions(root: Path) -> tuple[Path, Path]:
+    """v1/model.py and v2/model.py, each importing its own blocks.py (16 vs 32 features)."""
+    for version, width in (("v1", 16), ("v2", 32)):
+        (root / version).mkdir()
+        (root / version / "blocks.py").write_text(BLOCKS.format(width=width))
+        (root / version / "model.py").write_text(USES_BLOCKS)
+    return root / "v1" / "model.py", root / "v2" / "model.py"
+
+
+def test_sibling_modules_are_imported_fresh_and_sys_modules_restored(ws: Path) -> None:
+    from mlx_report.loading import load_model
+
+    v1, v2 = two_versions(ws)
+    path_before, modules_before = list(sys.path), set(sys.modules)
+    a, b = load_model(str(v1)), load_model(str(v2))
+    assert a.model.fc.weight.shape == (16, 8)
+    assert b.model.fc.weight.shape == (32, 8)
+    assert sys.path == path_before
+    assert "blocks" not in sys.modules
+    assert not {m for m in set(sys.modules) - modules_before if m.startswith("mlx_report_user")}
+
+
+def test_diff_of_two_versions_with_same_named_siblings(ws: Path) -> None:
+    two_versions(ws)
+    run = cli("diff", "v1/model.py", "v2/model.py", "--input", "2,8", "--format", "json")
+    assert run.code == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert data["totals_a"]["params"] == 8 * 16 + 16
+    assert data["totals_b"]["params"] == 8 * 32 + 32
