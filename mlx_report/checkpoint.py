@@ -15,6 +15,7 @@ from pathlib import Path
 
 import mlx.core as mx
 import mlx.nn as nn
+import numpy as np
 from mlx.utils import tree_flatten
 
 from .errors import CheckpointError
@@ -27,6 +28,14 @@ _ITEMSIZE = {
     "BF16": 2, "U32": 4, "I32": 4, "F32": 4, "U64": 8, "I64": 8, "F64": 8, "C64": 8,
 }
 _LISTED = 6
+# Safetensors float8 tensors: MLX has no float8 dtype (mx.load reads E4M3 as uint8 and
+# refuses E5M2), so they are decoded to float16, which holds every float8 value exactly,
+# and keep their true dtype as a label.
+FLOAT8 = {"F8_E4M3": "float8_e4m3", "F8_E5M2": "float8_e5m2"}
+_NUMPY = {"BOOL": np.bool_, "U8": np.uint8, "I8": np.int8, "U16": np.uint16, "I16": np.int16,
+          "F16": np.float16, "BF16": np.uint16, "U32": np.uint32, "I32": np.int32,
+          "F32": np.float32, "U64": np.uint64, "I64": np.int64, "F64": np.float64,
+          "C64": np.complex64, "F8_E4M3": np.uint8, "F8_E5M2": np.uint8}
 
 
 @dataclass
@@ -38,6 +47,17 @@ class Checkpoint:
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     # safetensors only: name -> (file, byte offset, byte length, safetensors dtype)
     locations: dict[str, tuple[Path, int, int, str]] = field(default_factory=dict)
+    # tensors whose stored dtype is not their array's (float8 decoded to float16): name -> dtype
+    stored_dtypes: dict[str, str] = field(default_factory=dict)
+
+    def dtype_of(self, name: str) -> str:
+        """The dtype the file stores the tensor in, e.g. "float8_e4m3" or "bfloat16"."""
+        return self.stored_dtypes.get(name) or _dtype_name(self.arrays[name].dtype)
+
+    def nbytes_of(self, name: str) -> int:
+        """The bytes the file stores the tensor in."""
+        where = self.locations.get(name)
+        return where[2] if where is not None else self.arrays[name].nbytes
 
     @property
     def label(self) -> str:
@@ -141,23 +161,58 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     files = _shard_files(path)
     arrays: dict[str, mx.array] = {}
     locations: dict[str, tuple[Path, int, int, str]] = {}
+    stored: dict[str, str] = {}
     for f in files:
+        header = None
         if f.suffix == ".safetensors":
-            for key, e in read_safetensors_header(f).items():
+            header = read_safetensors_header(f)
+            for key, e in header.items():
                 locations[key] = (f, e["offset"], e["nbytes"], e["dtype"])
         elif f.suffix != ".npz":
             raise CheckpointError(f"{f.name}: unsupported checkpoint format (use .safetensors, "
                                   f"a {INDEX_NAME}, a directory of shards, or .npz)")
         try:
-            loaded = mx.load(str(f))
+            if header is not None and any(e["dtype"] == "F8_E5M2" for e in header.values()):
+                loaded = _read_with_numpy(f, header)  # mx.load refuses the whole file
+            else:
+                loaded = mx.load(str(f))
+        except CheckpointError:
+            raise
         except Exception as e:  # MLX's own reader rejected it
             raise CheckpointError(f"{f.name}: cannot load ({str(e).splitlines()[0]})") from None
+        for key, e in (header or {}).items():
+            if e["dtype"] in FLOAT8:
+                loaded[key] = decode_float8(loaded[key], e["dtype"])
+                stored[key] = FLOAT8[e["dtype"]]
         for key, value in loaded.items():
             if key in arrays:
                 raise CheckpointError(f"{f.name}: tensor {key!r} also appears in another shard")
             arrays[key] = value
     shapes = {k: tuple(v.shape) for k, v in arrays.items()}
-    return Checkpoint(files=files, arrays=arrays, shapes=shapes, locations=locations)
+    return Checkpoint(files=files, arrays=arrays, shapes=shapes, locations=locations,
+                      stored_dtypes=stored)
+
+
+def decode_float8(raw: mx.array, kind: str) -> mx.array:
+    """float16 values of float8 bytes (uint8), lazily; exact for both formats."""
+    raw = raw.astype(mx.uint8) if raw.dtype != mx.uint8 else raw
+    if kind == "F8_E4M3":
+        return mx.from_fp8(raw, mx.float16)
+    return (raw.astype(mx.uint16) << 8).view(mx.float16)  # E5M2 is float16's high byte
+
+
+def _read_with_numpy(path: Path, header: dict[str, dict]) -> dict[str, mx.array]:
+    """Every tensor of a safetensors file read here (not lazily): float8 stays as its bytes."""
+    out = {}
+    for key, e in header.items():
+        count = e["nbytes"] // np.dtype(_NUMPY[e["dtype"]]).itemsize
+        try:
+            values = np.fromfile(path, dtype=_NUMPY[e["dtype"]], count=count, offset=e["offset"])
+        except OSError as err:
+            raise CheckpointError(f"{path.name}: cannot read ({err.strerror or err})") from None
+        array = mx.array(values.reshape(e["shape"]))
+        out[key] = array.view(mx.bfloat16) if e["dtype"] == "BF16" else array
+    return out
 
 
 @dataclass

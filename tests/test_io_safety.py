@@ -224,3 +224,55 @@ def test_diff_of_two_versions_with_same_named_siblings(ws: Path) -> None:
     data = json.loads(run.stdout)
     assert data["totals_a"]["params"] == 8 * 16 + 16
     assert data["totals_b"]["params"] == 8 * 32 + 32
+
+
+# --- 3. float8 safetensors ---------------------------------------------------------------------
+
+def write_safetensors(path: Path, entries: dict[str, dict], data: bytes) -> Path:
+    """A safetensors file from raw header entries and the data bytes after the header."""
+    header = json.dumps(entries).encode()
+    path.write_bytes(struct.pack("<Q", len(header)) + header + data)
+    return path
+
+
+FLOAT8_VALUES = [0.5, -1.0, 2.0, 448.0, 0.0, -0.375]
+
+
+def float8_checkpoint(path: Path) -> Path:
+    """E4M3 (2x3), E5M2 (6), BF16 (2) and F32 (3) tensors in one file."""
+    values = mx.array(FLOAT8_VALUES)
+    e4m3 = bytes(np.array(mx.to_fp8(values)))
+    e5m2 = bytes((np.array(FLOAT8_VALUES, np.float16).view(np.uint16) >> 8).astype(np.uint8))
+    bf16 = bytes(np.array(mx.array([1.5, -2.0], dtype=mx.bfloat16).view(mx.uint16)))
+    f32 = np.array([1, 2, 3], np.float32).tobytes()
+    entries = {"a": {"dtype": "F8_E4M3", "shape": [2, 3], "data_offsets": [0, 6]},
+               "b": {"dtype": "F8_E5M2", "shape": [6], "data_offsets": [6, 12]},
+               "c": {"dtype": "BF16", "shape": [2], "data_offsets": [12, 16]},
+               "d": {"dtype": "F32", "shape": [3], "data_offsets": [16, 28]}}
+    return write_safetensors(path, entries, e4m3 + e5m2 + bf16 + f32)
+
+
+def test_float8_tensors_are_labelled_and_decoded(ws: Path) -> None:
+    from mlx_report.checkpoint import read_checkpoint
+
+    ckpt = read_checkpoint(float8_checkpoint(ws / "f8.safetensors"))
+    assert [ckpt.dtype_of(k) for k in "abcd"] == ["float8_e4m3", "float8_e5m2", "bfloat16", "float32"]
+    assert [ckpt.nbytes_of(k) for k in "abcd"] == [6, 6, 4, 12]
+    assert ckpt.arrays["a"].shape == (2, 3)
+    assert ckpt.arrays["a"].reshape(-1).tolist() == FLOAT8_VALUES
+    assert ckpt.arrays["b"].tolist() == FLOAT8_VALUES
+    assert ckpt.arrays["c"].tolist() == [1.5, -2.0]
+
+
+def test_stats_of_float8_checkpoint(ws: Path) -> None:
+    float8_checkpoint(ws / "f8.safetensors")
+    run = cli("stats", "f8.safetensors", "--format", "json")
+    assert run.code == 0, run.stderr
+    tensors = {t["name"]: t for t in json.loads(run.stdout)["tensors"]}
+    for name, dtype in (("a", "float8_e4m3"), ("b", "float8_e5m2")):
+        t = tensors[name]
+        assert (t["dtype"], t["nbytes"], t["min"], t["max"]) == (dtype, 6, -1.0, 448.0)
+        assert t["mean"] == pytest.approx(sum(FLOAT8_VALUES) / 6)
+    run = cli("diff", "f8.safetensors", "f8.safetensors", "--format", "json")
+    assert run.code == 0, run.stderr
+    assert "float8_e5m2" in run.stdout and "uint8" not in run.stdout
