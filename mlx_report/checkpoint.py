@@ -120,8 +120,30 @@ def read_safetensors_header(path: Path) -> dict[str, dict]:
             raise CheckpointError(f"{path.name}: tensor {name!r} claims shape {tuple(shape)} {dtype} "
                                   f"({count * itemsize:,} bytes) but spans {end - start:,} bytes")
         tensors[name] = {"dtype": dtype, "shape": tuple(shape), "offset": 8 + n + start,
-                         "nbytes": end - start}
+                         "nbytes": end - start, "start": start}
+    _check_layout(path, tensors, data_size)
+    for entry in tensors.values():
+        del entry["start"]
     return tensors
+
+
+def _check_layout(path: Path, tensors: dict[str, dict], data_size: int) -> None:
+    """The spec's rule: tensors tile the data buffer exactly, in offset order, with no
+    shared bytes and no holes (so no polyglot files); empty tensors may sit anywhere."""
+    cursor, previous = 0, None
+    for name, entry in sorted(tensors.items(), key=lambda kv: (kv[1]["start"], kv[1]["nbytes"])):
+        start, end = entry["start"], entry["start"] + entry["nbytes"]
+        if start < cursor:
+            raise CheckpointError(f"{path.name}: tensors {previous!r} and {name!r} share bytes "
+                                  f"{start}..{min(cursor, end)} of the data: corrupt or crafted header")
+        if start > cursor:
+            raise CheckpointError(f"{path.name}: bytes {cursor}..{start} of the data belong to no "
+                                  f"tensor (before {name!r}): corrupt or crafted header")
+        if entry["nbytes"]:
+            cursor, previous = end, name
+    if cursor != data_size:
+        raise CheckpointError(f"{path.name}: bytes {cursor}..{data_size} at the end of the data "
+                              f"belong to no tensor: corrupt or crafted header")
 
 
 def _shard_files(path: Path) -> list[Path]:

@@ -276,3 +276,40 @@ def test_stats_of_float8_checkpoint(ws: Path) -> None:
     run = cli("diff", "f8.safetensors", "f8.safetensors", "--format", "json")
     assert run.code == 0, run.stderr
     assert "float8_e5m2" in run.stdout and "uint8" not in run.stdout
+
+
+# --- 4. overlapping, out-of-range and mis-sized tensor offsets ---------------------------------
+
+F32 = lambda shape, start, end: {"dtype": "F32", "shape": shape, "data_offsets": [start, end]}
+BAD_LAYOUTS = {
+    "shared": ({"a": F32([2], 0, 8), "b": F32([2], 4, 12)}, 12,
+               "tensors 'a' and 'b' share bytes 4..8 of the data"),
+    "same bytes": ({"a": F32([2], 0, 8), "b": F32([2], 0, 8)}, 8,
+                   "tensors 'a' and 'b' share bytes 0..8 of the data"),
+    "inside": ({"a": F32([4], 0, 16), "b": F32([1], 4, 8)}, 16,
+               "tensors 'a' and 'b' share bytes 4..8 of the data"),
+    "past the end": ({"a": F32([2], 0, 8), "b": F32([2], 8, 16)}, 12,
+                     "tensor 'b' lies outside the file"),
+    "size": ({"a": F32([3], 0, 8)}, 8, "tensor 'a' claims shape (3,) F32 (12 bytes) but spans 8 bytes"),
+    "hole": ({"a": F32([1], 0, 4), "b": F32([1], 8, 12)}, 12,
+             "bytes 4..8 of the data belong to no tensor (before 'b')"),
+    "trailing": ({"a": F32([1], 0, 4)}, 12, "bytes 4..12 at the end of the data belong to no tensor"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_LAYOUTS))
+def test_bad_tensor_offsets_are_refused(ws: Path, case: str) -> None:
+    entries, size, expected = BAD_LAYOUTS[case]
+    write_safetensors(ws / "bad.safetensors", entries, bytes(size))
+    for args in (("stats", "bad.safetensors"), ("summary", "net.py", "--input", "2,8", "--weights",
+                                                "bad.safetensors")):
+        message = error_of(cli(*args), 5)
+        assert message.startswith("bad.safetensors: ") and expected in message, message
+
+
+def test_empty_tensors_may_share_an_offset(ws: Path) -> None:
+    from mlx_report.checkpoint import read_checkpoint
+
+    entries = {"a": F32([0], 0, 0), "b": F32([2], 0, 8), "c": F32([0], 8, 8), "d": F32([0], 8, 8)}
+    ckpt = read_checkpoint(write_safetensors(ws / "ok.safetensors", entries, bytes(8)))
+    assert sorted(ckpt.arrays) == ["a", "b", "c", "d"]
