@@ -167,12 +167,35 @@ def _shard_files(path: Path) -> list[Path]:
             raise CheckpointError(f"{path.name}: not a safetensors index (nested too deeply)") from None
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise CheckpointError(f"{path.name}: not a safetensors index ({e})") from None
-        files = [path.parent / f for f in sorted(set(weight_map.values()))]
+        files = [_confined(path, f) for f in sorted(set(weight_map.values()))]
         missing = [f.name for f in files if not f.exists()]
         if missing:
             raise CheckpointError(f"{path.name}: shards missing: {', '.join(missing)}")
-        return files
+        return [regular_file(f, "checkpoint", CheckpointError) for f in files]
     return [path]
+
+
+def _confined(index: Path, name: str) -> Path:
+    """The shard `name` of an index, refused unless it lies in the index's folder.
+
+    A plain relative name only (no absolute path, no `..`), and after symlinks the file
+    stays in that folder, or in the folder a symlinked index points into (the Hugging Face
+    cache links snapshots/<rev>/*.json and *.safetensors alike to blobs/).
+    """
+    relative = Path(name)
+    if relative.is_absolute() or ".." in relative.parts or not relative.parts:
+        raise CheckpointError(f"{index.name}: shard {shown(name)!r} is outside the index's folder: "
+                              f"shards must be file names next to the index")
+    shard = index.parent / relative
+    try:
+        roots = {index.parent.resolve(), index.resolve().parent}
+        target = shard.resolve()
+    except (OSError, RuntimeError) as e:
+        raise CheckpointError(f"{index.name}: shard {shown(name)!r}: {e}") from None
+    if shard.exists() and not any(target.is_relative_to(root) for root in roots):
+        raise CheckpointError(f"{index.name}: shard {shown(name)!r} is a symlink leading outside "
+                              f"the index's folder (to {shown(target)}): refused")
+    return shard
 
 
 def read_checkpoint(path: str | Path) -> Checkpoint:

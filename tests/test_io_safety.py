@@ -313,3 +313,54 @@ def test_empty_tensors_may_share_an_offset(ws: Path) -> None:
     entries = {"a": F32([0], 0, 0), "b": F32([2], 0, 8), "c": F32([0], 8, 8), "d": F32([0], 8, 8)}
     ckpt = read_checkpoint(write_safetensors(ws / "ok.safetensors", entries, bytes(8)))
     assert sorted(ckpt.arrays) == ["a", "b", "c", "d"]
+
+
+# --- 5. shard paths of an index confined to its folder -----------------------------------------
+
+def one_tensor(path: Path) -> Path:
+    return write_safetensors(path, {"w": F32([2], 0, 8)}, bytes(8))
+
+
+def write_index(folder: Path, shard: str) -> Path:
+    index = folder / "model.safetensors.index.json"
+    index.write_text(json.dumps({"metadata": {}, "weight_map": {"w": shard}}))
+    return index
+
+
+@pytest.mark.parametrize("shard", ["../outside.safetensors", "../../etc/passwd", "/etc/passwd",
+                                   "sub/../../outside.safetensors"])
+def test_index_shards_outside_the_folder_are_refused(ws: Path, shard: str) -> None:
+    (ws / "ckpt").mkdir()
+    one_tensor(ws / "outside.safetensors")
+    write_index(ws / "ckpt", shard)
+    for target in ("ckpt", "ckpt/model.safetensors.index.json"):
+        message = error_of(cli("stats", target), 5)
+        assert message == (f"model.safetensors.index.json: shard {shard!r} is outside the index's "
+                           f"folder: shards must be file names next to the index")
+
+
+def test_index_shard_symlink_leaving_the_folder_is_refused(ws: Path) -> None:
+    (ws / "ckpt").mkdir()
+    one_tensor(ws / "outside.safetensors")
+    (ws / "ckpt" / "a.safetensors").symlink_to(ws / "outside.safetensors")
+    write_index(ws / "ckpt", "a.safetensors")
+    message = error_of(cli("stats", "ckpt"), 5)
+    assert message.startswith("model.safetensors.index.json: shard 'a.safetensors' is a symlink "
+                              "leading outside the index's folder")
+
+
+def test_index_shards_inside_the_folder_and_the_hf_cache_layout_load(ws: Path) -> None:
+    (ws / "ckpt" / "sub").mkdir(parents=True)
+    one_tensor(ws / "ckpt" / "sub" / "a.safetensors")
+    write_index(ws / "ckpt", "sub/a.safetensors")
+    assert cli("stats", "ckpt").code == 0
+    # Hugging Face cache: snapshots/<rev>/ holds symlinks into blobs/, the index too.
+    blobs, snap = ws / "hub" / "blobs", ws / "hub" / "snapshots" / "abc"
+    blobs.mkdir(parents=True)
+    snap.mkdir(parents=True)
+    one_tensor(blobs / "1111")
+    write_index(blobs, "model-00001.safetensors").rename(blobs / "2222")
+    (snap / "model-00001.safetensors").symlink_to("../../blobs/1111")
+    (snap / "model.safetensors.index.json").symlink_to("../../blobs/2222")
+    run = cli("stats", snap)
+    assert run.code == 0, run.stderr
