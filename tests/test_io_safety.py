@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import struct
 import sys
 import textwrap
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,46 +48,41 @@ class Run:
     exception: BaseException | None
 
 
+class Hung(Exception):
+    """Raised by the alarm: the command did not return in time."""
+
+
 def cli(*args: str, timeout: float = TIMEOUT) -> Run:
-    """Run `mlx-report ARGS` in-process; fail (not hang) when it does not return in time."""
-    box: dict[str, Run] = {}
+    """Run `mlx-report ARGS` in-process; fail (not hang) when it does not return in time.
 
-    def target() -> None:
+    An alarm signal interrupts a blocking open() of a FIFO (MLX streams are per thread, so
+    the command must run in this thread, not a watchdog's).
+    """
+    def alarm(signum, frame):
+        raise Hung
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
         result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=True)
-        box["run"] = Run(result.exit_code, result.stdout, result.stderr, result.exception)
-
-    worker = threading.Thread(target=target, daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        _unblock_fifos()
-        worker.join(5)
+    except Hung:
+        result = None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    if result is None or isinstance(result.exception, Hung):
         pytest.fail(f"mlx-report {' '.join(map(str, args))} hung for {timeout} s")
-    return box["run"]
-
-
-_FIFOS: list[Path] = []
-
-
-def _unblock_fifos() -> None:
-    """Open every test FIFO for writing (non-blocking) so a reader stuck on one returns."""
-    for fifo in _FIFOS:
-        try:
-            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-            os.close(fd)
-        except OSError:
-            pass
+    return Run(result.exit_code, result.stdout, result.stderr, result.exception)
 
 
 def make_fifo(path: Path) -> Path:
     os.mkfifo(path)
-    _FIFOS.append(path)
     return path
 
 
 def error_of(run: Run, code: int) -> str:
     """The one-line message of a failed run; asserts exit code, one line, no traceback."""
-    assert run.code == code, (run.code, run.stderr, repr(run.exception))
+    assert run.code == code, (run.code, run.stderr, repr(run.exception), repr(getattr(run.exception, "__context__", None)))
     assert run.exception is None or isinstance(run.exception, SystemExit), repr(run.exception)
     assert "Traceback" not in run.stderr + run.stdout
     lines = [line for line in run.stderr.splitlines() if line.strip()]
@@ -364,3 +359,73 @@ def test_index_shards_inside_the_folder_and_the_hf_cache_layout_load(ws: Path) -
     (snap / "model.safetensors.index.json").symlink_to("../../blobs/2222")
     run = cli("stats", snap)
     assert run.code == 0, run.stderr
+
+
+# --- 6. transactional archives ----------------------------------------------------------------
+
+ARCHIVE_ARGS = ("--input", "2,8", "--no-diagram")
+
+
+def archive_state(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_archive_without_weights_leaves_no_stale_statistics(ws: Path) -> None:
+    assert cli("build", "net.py", *ARCHIVE_ARGS, "--archive", "rel").code == 0
+    assert "weights-stats.json" in archive_state(ws / "rel")
+    run = cli("build", "net.py", *ARCHIVE_ARGS, "--archive", "rel", "--no-weights")
+    assert run.code == 0, run.stderr
+    assert "weights-stats.json" not in archive_state(ws / "rel")
+    listed = {f["name"] for f in json.loads((ws / "rel" / "manifest.json").read_text())["files"]}
+    assert listed | {"manifest.json"} == set(archive_state(ws / "rel"))
+    assert listing(ws) == sorted(["net.py", "rel", *(f"rel/{n}" for n in archive_state(ws / "rel"))])
+
+
+def test_full_disk_midway_leaves_the_earlier_archive(ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import mlx_report.archive as archive
+
+    assert cli("build", "net.py", *ARCHIVE_ARGS, "--archive", "rel").code == 0
+    before = archive_state(ws / "rel")
+    real, calls = archive._write_file, []
+
+    def full_disk(path: Path, payload: bytes) -> None:
+        calls.append(path.name)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(path, payload)
+
+    monkeypatch.setattr(archive, "_write_file", full_disk)
+    for target in ("rel", "new/deeper/rel"):
+        calls.clear()
+        message = error_of(cli("build", "net.py", *ARCHIVE_ARGS, "--archive", target, "--title", "v2"), 7)
+        assert message == f"cannot write the archive {target}: No space left on device (nothing was changed)"
+    assert archive_state(ws / "rel") == before
+    assert listing(ws) == sorted(["net.py", "rel", *(f"rel/{n}" for n in before)])  # no staging left
+
+
+def test_refusals_happen_before_anything_is_written(ws: Path, archive_json: Path) -> None:
+    assert cli("build", "net.py", *ARCHIVE_ARGS, "--archive", "rel").code == 0
+    before = archive_state(ws / "rel")
+    (ws / "other").mkdir()
+    (ws / "other" / "stats.json").write_text("{}")
+    cases = [
+        # an input inside the archive: it would be replaced
+        (("build", "rel/model.json", "--archive", "rel"), 7, "refusing to replace the archive rel"),
+        (("build", archive_json, "--weights-stats", "rel/weights-stats.json", "--archive", "rel",
+          "-o", "r.html"), 7, "refusing to replace the archive rel"),
+        # the -o report inside the archive
+        (("build", "net.py", *ARCHIVE_ARGS, "--archive", "rel", "-o", "rel/r.html"), 2, "lies inside"),
+        # unreadable statistics, bad option: refused before the -o report is written
+        (("build", archive_json, "--weights-stats", "other/stats.json", "--archive", "rel",
+          "-o", "r.html"), 1, "not an mlx-report weight statistics file"),
+        (("build", "net.py", *ARCHIVE_ARGS, "--archive", "rel", "-o", "r.html", "--date", "soon"), 2, ""),
+    ]
+    for args, code, expected in cases:
+        assert expected in error_of(cli(*args), code)
+        assert archive_state(ws / "rel") == before
+        assert not (ws / "r.html").exists() and not (ws / "rel" / "r.html").exists()
+    (ws / "rel" / "notes.txt").write_text("mine")
+    message = error_of(cli("build", "net.py", *ARCHIVE_ARGS, "--archive", "rel"), 7)
+    assert "holds files that are not part of an archive (notes.txt)" in message
