@@ -57,7 +57,8 @@ def read_weights_stats(path: Path, graph: ModelGraph):
     except OSError as e:
         raise MlxReportError(f"{path.name}: cannot read ({e.strerror or e})") from None
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
-        raise MlxReportError(f"{path.name}: not an mlx-report weight statistics file ({e})") from None
+        reason = f"missing {e}" if isinstance(e, KeyError) else str(e)
+        raise MlxReportError(f"{path.name}: not an mlx-report weight statistics file ({reason})") from None
     known = {t.name for t in graph.tensors}
     unknown = [s.name for s in report.tensors if s.name not in known]
     if unknown:

@@ -429,3 +429,75 @@ def test_refusals_happen_before_anything_is_written(ws: Path, archive_json: Path
     (ws / "rel" / "notes.txt").write_text("mine")
     message = error_of(cli("build", "net.py", *ARCHIVE_ARGS, "--archive", "rel"), 7)
     assert "holds files that are not part of an archive (notes.txt)" in message
+
+
+# --- 7. hand-edited archives: a missing key or a wrong type ------------------------------------
+
+def key_paths(data: object, prefix: tuple = ()) -> list[tuple]:
+    """Every key path of a JSON value, descending into the first item of each list."""
+    out = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            out.append(prefix + (key,))
+            out += key_paths(value, prefix + (key,))
+    elif isinstance(data, list) and data:
+        out += key_paths(data[0], prefix + (0,))
+    return out
+
+
+def edited(data: object, path: tuple, value: object = None, delete: bool = True) -> object:
+    """A deep copy of `data` with the key at `path` deleted (or set to `value`)."""
+    copy = json.loads(json.dumps(data))
+    holder = copy
+    for key in path[:-1]:
+        holder = holder[key]
+    if delete:
+        del holder[path[-1]]
+    else:
+        holder[path[-1]] = value
+    return copy
+
+
+def one_line_or_success(run: Run, what: str) -> None:
+    assert run.exception is None or isinstance(run.exception, SystemExit), (what, repr(run.exception))
+    assert "Traceback" not in run.stderr + run.stdout, what
+    if run.code != 0:
+        assert run.code == 1, (what, run.code, run.stderr)
+        lines = [line for line in run.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error: "), (what, run.stderr)
+
+
+def test_archive_missing_keys_give_one_line(ws: Path, archive_json: Path) -> None:
+    data = json.loads(archive_json.read_text())
+    paths = key_paths(data)
+    assert len(paths) > 60
+    for path in paths:
+        (ws / "x.json").write_text(json.dumps(edited(data, path)))
+        what = f"without {'.'.join(map(str, path))}"
+        one_line_or_success(cli("build", "x.json", "-o", "r.html", "--no-diagram"), what)
+        one_line_or_success(cli("diff", "x.json", archive_json), what)
+    (ws / "r.html").unlink(missing_ok=True)
+    (ws / "x.json").write_text(json.dumps(edited(data, ("layers",))))
+    assert error_of(cli("build", "x.json", "-o", "r.html"), 1) == \
+        "x.json: not a valid mlx-report archive: missing 'layers'"
+    assert not (ws / "r.html").exists()
+
+
+def test_archive_wrong_types_give_one_line(ws: Path, archive_json: Path) -> None:
+    data = json.loads(archive_json.read_text())
+    for path in key_paths(data):
+        for value in ("text", -1, None, [], {}):
+            (ws / "x.json").write_text(json.dumps(edited(data, path, value, delete=False)))
+            what = f"{'.'.join(map(str, path))} = {value!r}"
+            one_line_or_success(cli("diff", "x.json", archive_json), what)
+    (ws / "x.json").write_text(json.dumps(edited(data, ("layers", 0, "params"), "many", delete=False)))
+    message = error_of(cli("build", "x.json", "-o", "r.html"), 1)
+    assert message == "x.json: not a valid mlx-report archive: layers[0].params is a string, not an integer"
+
+
+def test_weights_stats_missing_keys_give_one_line(ws: Path, archive_json: Path) -> None:
+    stats = json.loads((archive_json.parent / "weights-stats.json").read_text())
+    for path in key_paths(stats):
+        (ws / "s.json").write_text(json.dumps(edited(stats, path)))
+        run = cli("build", archive_json, "--weights-stats", "s.json", "-o", "r.html", "--no-diagram")
+        one_line_or_success(run, f"without {'.'.join(map(str, path))}")
