@@ -501,3 +501,51 @@ def test_weights_stats_missing_keys_give_one_line(ws: Path, archive_json: Path) 
         (ws / "s.json").write_text(json.dumps(edited(stats, path)))
         run = cli("build", archive_json, "--weights-stats", "s.json", "-o", "r.html", "--no-diagram")
         one_line_or_success(run, f"without {'.'.join(map(str, path))}")
+
+
+# --- 8. names too long, names that are not UTF-8 -----------------------------------------------
+
+LONG = "a" * 300
+UNDECODABLE = os.fsdecode(b"\xff")  # "\udcff" on Linux: a surrogate-escaped byte
+
+
+@pytest.mark.parametrize("args", [
+    ("summary", "net.py", "--input", "2,8", "-o", f"{LONG}.json"),
+    ("build", "net.py", "--input", "2,8", "-o", f"{LONG}.html"),
+    ("graph", "net.py", "--input", "2,8", "-o", f"{LONG}.svg"),
+    ("export", "net.py", "--input", "2,8", "-o", f"{LONG}.json"),
+    ("diff", "net.py", "net.py", "--input", "2,8", "-o", f"{LONG}.json"),
+    ("stats", f"{LONG}.safetensors", "-o", f"{LONG}.json"),
+    ("build", "net.py", "--input", "2,8", "--archive", LONG),
+])
+def test_output_name_too_long(ws: Path, args: tuple) -> None:
+    message = error_of(cli(*args), 7)
+    assert "file name too long (" in message and message.endswith("bytes; the limit is 255)"), message
+    assert listing(ws) == ["net.py"]
+
+
+@pytest.mark.parametrize("args, code, what", [
+    (("summary", f"{LONG}.py", "--input", "2,8"), 3, "model file"),
+    (("summary", "net.py", "--input", "2,8", "--weights", f"{LONG}.npz"), 5, "checkpoint"),
+    (("stats", f"{LONG}.safetensors"), 5, "checkpoint"),
+    (("diff", f"{LONG}.json", "net.py", "--input", "2,8"), 1, "archive"),
+    (("build", f"{LONG}.json", "-o", "r.html"), 1, "archive"),
+])
+def test_input_name_too_long(ws: Path, args: tuple, code: int, what: str) -> None:
+    message = error_of(cli(*args), code)
+    assert message.startswith(f"{what} aaaa") and "file name too long" in message, message
+    assert listing(ws) == ["net.py"]
+
+
+def test_names_that_are_not_utf8(ws: Path, archive_json: Path) -> None:
+    (ws / f"{UNDECODABLE}.py").write_text(NET)
+    assert error_of(cli("summary", f"{UNDECODABLE}.py", "--input", "2,8"), 3) == \
+        "model file \\xff.py: the name is not valid UTF-8; rename it"
+    (ws / f"{UNDECODABLE}.json").write_bytes(archive_json.read_bytes())
+    assert error_of(cli("build", f"{UNDECODABLE}.json", "-o", "r.html"), 1) == \
+        "archive \\xff.json: the name is not valid UTF-8; rename it"
+    for args in (("summary", "net.py", "--input", "2,8", "-o", f"{UNDECODABLE}.json"),
+                 ("build", "net.py", "--input", "2,8", "-o", f"{UNDECODABLE}.pdf"),
+                 ("build", "net.py", "--input", "2,8", "--archive", f"out{UNDECODABLE}")):
+        assert "the name is not valid UTF-8; rename it" in error_of(cli(*args), 7)
+    assert listing(ws) == sorted(["net.py", f"{UNDECODABLE}.py", f"{UNDECODABLE}.json"])
