@@ -47,7 +47,10 @@ class BuildRequest:
 def read_weights_stats(path: Path, graph: ModelGraph):
     """A WeightReport written by `build --archive` (weights-stats.json) that fits `graph`."""
     from .analysis.weights import WeightReport
+    from .paths import regular_file, shown
 
+    regular_file(path, "weight statistics", MlxReportError,
+                 missing=f"weight statistics not found: {shown(path)}")
     try:
         report = WeightReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
@@ -55,7 +58,8 @@ def read_weights_stats(path: Path, graph: ModelGraph):
     except OSError as e:
         raise MlxReportError(f"{path.name}: cannot read ({e.strerror or e})") from None
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
-        raise MlxReportError(f"{path.name}: not an mlx-report weight statistics file ({e})") from None
+        reason = f"missing {e}" if isinstance(e, KeyError) else str(e)
+        raise MlxReportError(f"{path.name}: not an mlx-report weight statistics file ({reason})") from None
     known = {t.name for t in graph.tensors}
     unknown = [s.name for s in report.tensors if s.name not in known]
     if unknown:
@@ -74,7 +78,11 @@ def _check(req: BuildRequest) -> list[str]:
     if req.archive is not None:
         from .archive import check_archive_dir
 
-        check_archive_dir(req.archive)
+        check_archive_dir(req.archive, [req.model])
+        if req.output is not None and req.output.resolve().is_relative_to(req.archive.resolve()):
+            raise InputSpecError(f"-o {req.output} lies inside --archive {req.archive}, which is "
+                                 f"replaced as a whole: write the report elsewhere (the archive "
+                                 f"has its own report.pdf and report.html)")
     try:
         check_date(req.date)
     except ValueError as e:
@@ -178,19 +186,24 @@ def build(req: BuildRequest, say: Callable[[str], None] = print) -> None:
         rebuilt_from = Path(req.model).name
     else:
         graph, stats, protect = _from_model(req, sections, say)
+    files = None
+    if req.archive is not None:  # every check, and every archive file made, before writing any
+        from .archive import archive_files, check_archive_dir
+
+        check_archive_dir(req.archive, protect)
+        with _status(f"making the archive {req.archive.name}/"):
+            files = archive_files(graph, stats, sections=sections, date=req.date, title=req.title,
+                                  depth=req.depth, pdf_variant=req.pdf_variant,
+                                  rebuilt_from=rebuilt_from)
     if req.output is not None:
         with _status(f"writing {req.output.name}"):
             build_report(graph, req.output, weights=stats, sections=sections, date=req.date,
                          title=req.title, depth=req.depth, pdf_variant=req.pdf_variant,
                          protect=protect, rebuilt_from=rebuilt_from)
         say(f"wrote {req.output}")
-    if req.archive is not None:
-        from .archive import archive_files, manifest, write_archive
+    if req.archive is not None and files is not None:
+        from .archive import manifest, write_archive
 
-        with _status(f"writing the archive {req.archive.name}/"):
-            files = archive_files(graph, stats, sections=sections, date=req.date, title=req.title,
-                                  depth=req.depth, pdf_variant=req.pdf_variant,
-                                  rebuilt_from=rebuilt_from)
         command = {"model": req.model, "inputs": list(req.inputs), "args": list(req.args),
                    "dtype": req.dtype, "weights": str(req.weights) if req.weights else None,
                    "strict": req.strict,

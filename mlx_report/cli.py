@@ -435,7 +435,9 @@ STATS_SUFFIXES = {".txt": "text", ".json": "json", ".csv": "csv", ".md": "markdo
 
 def _checkpoint_paths(path: Path) -> list[Path]:
     """The files a checkpoint argument reads: never overwritten by -o."""
-    if path.is_dir():
+    from .paths import is_dir
+
+    if is_dir(path):  # False for a name too long: read_checkpoint then says so
         return [path, *sorted(p for p in path.iterdir() if p.is_file())]
     if path.name.endswith(".index.json"):
         return [path, *sorted(path.parent.glob("*.safetensors"))]

@@ -9,7 +9,7 @@ import mlx.core as mx
 from mlx.utils import tree_flatten
 
 from .analysis.drift import drift_between
-from .checkpoint import read_checkpoint
+from .checkpoint import Checkpoint, read_checkpoint
 from .diff import GraphDiff, diff_graphs, diff_tensors
 from .errors import InputSpecError
 from .export import is_archive_json, read_archive
@@ -30,9 +30,11 @@ class Side:
     path: Path | None = None              # the file or folder `label` names, to tell sides apart
 
 
-def _checkpoint_tensors(arrays: dict[str, mx.array]) -> list[TensorInfo]:
-    return [TensorInfo(name=k, aliases=[], shape=tuple(v.shape), dtype=str(v.dtype).removeprefix("mlx.core."),
-                       params=v.size, nbytes=v.nbytes, trainable=True) for k, v in sorted(arrays.items())]
+def _checkpoint_tensors(ckpt: Checkpoint) -> list[TensorInfo]:
+    """Each tensor as stored: a float8 tensor is float8_e4m3/e5m2 of 1 byte per value."""
+    return [TensorInfo(name=k, aliases=[], shape=tuple(v.shape), dtype=ckpt.dtype_of(k),
+                       params=v.size, nbytes=ckpt.nbytes_of(k), trainable=True)
+            for k, v in sorted(ckpt.arrays.items())]
 
 
 def load_side(spec: str, inputs: list[str], args: list[str] | None, dtype: str | None,
@@ -46,7 +48,7 @@ def load_side(spec: str, inputs: list[str], args: list[str] | None, dtype: str |
             path.is_dir() and not is_model_dir(path)):
         ckpt = read_checkpoint(path)
         named = ckpt.files[0] if len(ckpt.files) == 1 else ckpt.files[0].parent
-        return Side(ckpt.label, None, _checkpoint_tensors(ckpt.arrays), ckpt.arrays, named)
+        return Side(ckpt.label, None, _checkpoint_tensors(ckpt), ckpt.arrays, named)
     check_model_target(spec)
     if not inputs:
         raise InputSpecError(f"{spec} is a model: give --input so it can be traced")

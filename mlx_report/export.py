@@ -17,6 +17,8 @@ import networkx as nx
 from .errors import MlxReportError
 from .escape import xml_safe
 from .graph import ModelGraph, TensorInfo, Totals
+from .archive_schema import SchemaError, check_archive
+from .paths import regular_file, shown
 
 SCHEMA_VERSION = 1
 
@@ -94,10 +96,15 @@ def _tuples(shapes: list) -> list[tuple[int, ...]]:
 
 
 def graph_from_dict(data: dict[str, Any]) -> ModelGraph:
-    """Rebuild a ModelGraph from `graph_to_dict` output."""
+    """Rebuild a ModelGraph from `graph_to_dict` output; ValueError naming the first bad key."""
+    if not isinstance(data, dict):
+        raise SchemaError(f"the file holds {type(data).__name__}, not a JSON object")
+    if "schema_version" not in data:
+        raise SchemaError("missing 'schema_version'")
     if data.get("schema_version") != SCHEMA_VERSION:
         raise ValueError(f"unsupported schema_version {data.get('schema_version')!r} "
                          f"(this mlx-report reads {SCHEMA_VERSION})")
+    check_archive(data)
     g = nx.DiGraph()
     for item in data["inputs"]:
         g.add_node(item["id"], kind="input", name=item["name"], shapes=_tuples(item["shapes"]),
@@ -128,6 +135,7 @@ def is_archive_json(model: str) -> bool:
 
 def read_archive(path: Path) -> ModelGraph:
     """The ModelGraph of an archived JSON; MlxReportError with one line when it is not one."""
+    regular_file(path, "archive", MlxReportError, missing=f"archive not found: {shown(path)}")
     try:
         return graph_from_dict(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
@@ -135,9 +143,16 @@ def read_archive(path: Path) -> ModelGraph:
     except OSError as e:
         raise MlxReportError(f"{path.name}: cannot read ({e.strerror or e})") from None
     except RecursionError:
-        raise MlxReportError(f"{path.name}: not an mlx-report JSON archive (nested too deeply)") from None
+        raise MlxReportError(f"{path.name}: not a valid mlx-report archive: nested too deeply") from None
+    except SchemaError as e:
+        raise MlxReportError(f"{path.name}: not a valid mlx-report archive: {e}") from None
+    except UnicodeDecodeError:
+        raise MlxReportError(f"{path.name}: not a valid mlx-report archive: not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise MlxReportError(f"{path.name}: not a valid mlx-report archive: not JSON ({e})") from None
     except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise MlxReportError(f"{path.name}: not an mlx-report JSON archive ({e})") from None
+        reason = f"missing {e}" if isinstance(e, KeyError) else str(e)
+        raise MlxReportError(f"{path.name}: not a valid mlx-report archive: {reason}") from None
 
 
 def _scalar(value: Any) -> Any:

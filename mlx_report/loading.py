@@ -24,6 +24,7 @@ from mlx.utils import tree_map
 from mlx_report.errors import InputSpecError, ModelLoadError
 from mlx_report.inputs import dtype_name
 from mlx_report.model_dir import is_model_dir, load_model_dir
+from mlx_report.paths import probe, shown
 
 FACTORY_NAMES = ("build", "build_model", "create_model", "get_model", "make_model")
 
@@ -127,29 +128,55 @@ def check_model_target(target: str) -> None:
 
 
 def _check_file(path: Path) -> Path:
-    """Absolute path of an existing ``.py`` file; ModelLoadError otherwise."""
-    if path.is_dir():
-        raise ModelLoadError(f"model path is a directory, not a .py file: {path}")
-    if not path.exists():
-        raise ModelLoadError(f"model file not found: {path}")
+    """Absolute path of an existing regular ``.py`` file; ModelLoadError otherwise."""
+    kind = probe(path, "model file", ModelLoadError)
+    if kind == "a directory":
+        raise ModelLoadError(f"model path is a directory, not a .py file: {shown(path)}")
+    if kind == "missing":
+        raise ModelLoadError(f"model file not found: {shown(path)}")
     if path.suffix != ".py":
-        raise ModelLoadError(f"{path} is not a model: MODEL is a .py file (model.py[:NAME]), a "
+        raise ModelLoadError(f"{shown(path)} is not a model: MODEL is a .py file (model.py[:NAME]), a "
                              f"model directory with config.json, or an archived .json")
+    if kind is not None:
+        raise ModelLoadError(f"model file {shown(path)} is {kind}, not a regular file")
     return path.resolve()
 
 
 @contextlib.contextmanager
 def _importable(folder: Path) -> Iterator[None]:
-    """Put ``folder`` first on sys.path and skip writing bytecode, restoring both after."""
-    entry, bytecode = str(folder), sys.dont_write_bytecode
-    sys.path.insert(0, entry)
+    """Import from ``folder`` first, without bytecode; after, sys.path is as it was and the
+    modules imported from ``folder`` (``from blocks import Block``) are gone from sys.modules.
+
+    So two model files with same-named siblings (v1/blocks.py, v2/blocks.py) each get their
+    own. Modules imported from elsewhere (mlx, numpy, ...) stay cached, as after any import.
+    """
+    saved_path, bytecode = list(sys.path), sys.dont_write_bytecode
+    before = dict(sys.modules)
+    sys.path.insert(0, str(folder))
     sys.dont_write_bytecode = True
     try:
         yield
     finally:
         sys.dont_write_bytecode = bytecode
-        with contextlib.suppress(ValueError):
-            sys.path.remove(entry)
+        sys.path[:] = saved_path
+        root = folder.resolve()
+        for name, module in list(sys.modules.items()):
+            if before.get(name) is not module and _imported_from(module, root):
+                if name in before:
+                    sys.modules[name] = before[name]
+                else:
+                    del sys.modules[name]
+
+
+def _imported_from(module: object, root: Path) -> bool:
+    """True when a module's file (or a namespace package's folder) lies under ``root``."""
+    places = [getattr(module, "__file__", None)] + list(getattr(module, "__path__", None) or [])
+    for place in places:
+        if isinstance(place, str):
+            with contextlib.suppress(OSError, ValueError):
+                if Path(place).resolve().is_relative_to(root):
+                    return True
+    return False
 
 
 def _import_file(source: Path, label: str) -> ModuleType:

@@ -12,15 +12,20 @@ from pathlib import Path
 
 from .checkpoint import read_checkpoint
 from .errors import ModelLoadError
+from .paths import regular_file
 
 
 def is_model_dir(path: Path) -> bool:
-    return path.is_dir() and (path / "config.json").is_file()
+    """A directory with a config.json (False, not OSError, for a name too long)."""
+    try:
+        return path.is_dir() and (path / "config.json").exists()
+    except (OSError, ValueError):
+        return False
 
 
 def load_model_dir(path: Path, strict: bool = True):
     """Build the model a directory describes; returns (module, config, weight files)."""
-    config_path = path / "config.json"
+    config_path = regular_file(path / "config.json", "model config", ModelLoadError)
     try:
         config = json.loads(config_path.read_text())
     except (OSError, ValueError) as e:

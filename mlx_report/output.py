@@ -8,12 +8,23 @@ from pathlib import Path
 from typing import Iterable
 
 from .errors import OutputError
+from .paths import check_encodable, check_name_length, shown
 
 
 def check_output(path: str | os.PathLike, protect: Iterable[str | os.PathLike] = ()) -> Path:
-    """Refuse early an output path that cannot or must not be written; return it."""
+    """Refuse early an output path that cannot or must not be written; return it.
+
+    A name the file system cannot take (over 255 bytes) or that is not UTF-8 (it would be
+    printed and recorded in reports) is refused here, before any work.
+    """
     target = Path(path)
-    resolved = target.resolve()
+    check_encodable(target, "output", OutputError)
+    check_name_length(target, "output", OutputError)
+    try:
+        resolved = target.resolve()
+        target.is_dir()
+    except OSError as e:  # a path over PATH_MAX, a loop of symlinks
+        raise OutputError(f"output {shown(target)[:80]}: {e.strerror or e}") from None
     for p in protect:
         if p is not None and Path(p).resolve() == resolved:
             raise OutputError(f"refusing to overwrite input file {target}: choose another -o path")
@@ -35,7 +46,8 @@ def write_atomic(path: str | os.PathLike, data: str | bytes,
     target = check_output(path, protect)
     payload = data.encode() if isinstance(data, str) else data
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        # A short prefix: the temporary name must stay within the 255-byte limit too.
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:100]}.", suffix=".tmp", dir=target.parent)
     except OSError as e:
         raise OutputError(f"cannot write {target}: {e.strerror or e}") from None
     try:

@@ -13,6 +13,7 @@ import mlx.core as mx
 from .checkpoint import load_into, read_checkpoint, sha256_file
 from .graph import ModelGraph
 from .inputs import parse_dtype, parse_input_specs, make_inputs
+from .paths import is_dir
 from .random_init import spread_random_init
 from .loading import LoadedModel, cast_floating, load_model, parse_model_arg, split_target
 from .trace import TraceFailed, trace
@@ -28,10 +29,14 @@ class Traced:
 
 def input_paths_of(target: str, weights: str | Path | None = None) -> list[Path]:
     """The files a command will read, known before loading (to refuse -o early)."""
-    paths = [Path(target)] if Path(target).exists() else [split_target(target)[0]]
+    try:
+        exists = Path(target).exists()
+    except (OSError, ValueError):  # a name too long: check_model_target says so
+        exists = False
+    paths = [Path(target)] if exists else [split_target(target)[0]]
     if weights is not None:
         paths.append(Path(weights))
-        if Path(weights).is_dir():
+        if is_dir(weights):
             paths += sorted(Path(weights).glob("*.safetensors"))
     return paths
 

@@ -88,8 +88,8 @@ def checkpoint_sources(ckpt: Checkpoint) -> tuple[list[TensorInfo], list[TensorS
         a = ckpt.arrays[name]
         owner, local = _group(name)
         aux = name.rpartition(".")[0] in owners_of_packed and local in ("scales", "biases")
-        info = TensorInfo(name=name, aliases=[], shape=tuple(a.shape), dtype=_dtype_name(a.dtype),
-                          params=a.size, nbytes=a.nbytes, trainable=True,
+        info = TensorInfo(name=name, aliases=[], shape=tuple(a.shape), dtype=ckpt.dtype_of(name),
+                          params=a.size, nbytes=ckpt.nbytes_of(name), trainable=True,
                           kind="quant_aux" if aux else "weight")
         infos[name] = info
         if name in packed:
