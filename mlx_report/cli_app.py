@@ -17,8 +17,8 @@ from .errors import INTERNAL_ERROR_EXIT, MlxReportError
 from .escape import one_line_safe
 from .versions import check_mlx
 
-# typer >= 0.26 vendors click: its usage errors derive from typer.TyperException, not from
-# click's ClickException. Only public names are used, so a typer update cannot break this.
+# typer >= 0.26 vendors click; from 0.28 its usage errors derive from the public
+# typer.TyperException (not click's ClickException): only public names are used here.
 _USAGE_ERROR = typer.TyperException
 BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE: what a shell reports for `yes | head -1`
 
