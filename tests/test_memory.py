@@ -30,6 +30,22 @@ def _estimate_and_measure(model: nn.Module, x: mx.array) -> tuple[int, int]:
     return graph.totals.peak_activation_bytes, measured
 
 
+def _assert_measured(estimate: int, measured: int) -> None:
+    """Measured = the estimate plus the few 4-byte scalars MLX allocates as the pass runs."""
+    assert 0 <= measured - estimate <= 64, (estimate, measured)
+
+
+def _in_fresh_process(expression: str) -> tuple[int, int]:
+    """(estimate, measured) computed in a new interpreter: in-suite, earlier tests' MLX state
+    (cached kernels, the worker's pace) moved ResNet's measured peak by 15%."""
+    code = f"import mlx.core as mx\nfrom tests.test_memory import _estimate_and_measure, load_sample_module\nprint(*{expression})"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    estimate, measured = out.stdout.split()
+    return int(estimate), int(measured)
+
+
 def _assert_close(estimate: int, measured: int, tol: float = 0.10) -> None:
     assert abs(estimate / measured - 1) <= tol, (estimate, measured, estimate / measured)
 
@@ -55,7 +71,7 @@ def test_conv_float32_unfold_temporaries_analytic():
     patches = 2 * 32 * 32 * 9 * 16 * 4
     estimate, measured = _estimate_and_measure(model, x)
     assert estimate == x.nbytes + out + padded + patches
-    assert measured == estimate
+    _assert_measured(estimate, measured)
 
 
 def test_conv_float16_works_in_float32_analytic():
@@ -68,7 +84,7 @@ def test_conv_float16_works_in_float32_analytic():
     weights32 = 32 * 3 * 3 * 16 * 4
     estimate, measured = _estimate_and_measure(model, x)
     assert estimate == x.nbytes + out16 + padded + patches + weights32 + out32
-    assert measured == estimate
+    _assert_measured(estimate, measured)
 
 
 def test_depthwise_conv_has_no_unfold():
@@ -88,7 +104,7 @@ def test_elementwise_chain_donates_one_buffer():
     x = mx.zeros((256, 1024))
     estimate, measured = _estimate_and_measure(Chain(), x)
     assert estimate == 2 * x.nbytes
-    assert measured == estimate
+    _assert_measured(estimate, measured)   # the scalars 2, 1, 0 (relu) and 3: 16 bytes
 
 
 class MLP(nn.Module):
@@ -138,10 +154,16 @@ def test_transformer_encoder_float16_within_ten_percent():
 
 
 def test_resnet_block_within_ten_percent():
-    module = load_sample_module("resnet")
-    model = module.build_model(depth=18)
-    x = mx.zeros((1, 3, 64, 64))
-    _assert_close(*_estimate_and_measure(model, x))
+    _assert_close(*_in_fresh_process('_estimate_and_measure(load_sample_module("resnet")'
+                                     '.build_model(depth=18), mx.zeros((1, 3, 64, 64)))'))
+
+
+def test_gelu_is_one_fused_kernel():
+    # nn.gelu is mx.compile'd: one kernel writes over its input (only the GELU reads it);
+    # unfused, its four elementwise ops would need a second (64, 2048) buffer.
+    graph = trace(MLP(), mx.zeros((64, 512)))
+    x, h1, h2, y = 64 * 512 * 4, 64 * 2048 * 4, 64 * 512 * 4, 64 * 10 * 4
+    assert graph.totals.peak_activation_bytes == x + h1 + h2 + y
 
 
 def test_eval_order_runs_inputs_before_consumers():

@@ -11,6 +11,7 @@ which is what the estimate (trace/memory.py) predicts.
 from __future__ import annotations
 
 import gc
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +51,7 @@ def check_measurable(macs: int, param_bytes: int, peak_estimate: int,
             f"--measure evaluates the forward pass, and this one is {macs / 1e9:.1f} GMAC "
             f"(limit {max_macs / 1e9:.0f} GMAC, ~{max_macs / 2e9:.0f} s on a CPU): measure a "
             "smaller input (batch 1, shorter sequence) or drop --measure")
-    budget = int(mx.device_info().get("memory_size", 0) * MEMORY_FRACTION) if _has_device_info() else 0
+    budget = int(_memory_size() * MEMORY_FRACTION)
     need = param_bytes + peak_estimate
     if budget and need > budget:
         raise MeasureRefused(
@@ -59,11 +60,18 @@ def check_measurable(macs: int, param_bytes: int, peak_estimate: int,
             "smaller configuration or drop --measure")
 
 
-def _has_device_info() -> bool:
+def _memory_size() -> int:
+    """This machine's memory in bytes: MLX's figure (Metal), else the OS's (MLX CPU has none)."""
     try:
-        return "memory_size" in mx.device_info()
-    except Exception:  # older MLX or a backend without the query
-        return False
+        size = int(mx.device_info().get("memory_size", 0))
+    except Exception:  # a backend without the query
+        size = 0
+    if not size:
+        try:
+            size = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            size = 0
+    return size
 
 
 def measure_forward(model: nn.Module, args: tuple = (), kwargs: dict | None = None) -> Measured:

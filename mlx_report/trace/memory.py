@@ -18,7 +18,10 @@ Replays the primitive graph (`mx.export_function`, nothing evaluated) the way
 - temporaries: a grouped-free convolution unfolds its input (im2col) into float32
   buffers (padded input, strided patches, float32 weights and output for float16),
   a matmul copies an input that is neither row- nor column-major in its last two
-  axes, `mx.fast` ops run unfused on the CPU (their basic primitives are exported).
+  axes, `mx.fast` ops run unfused on the CPU (their basic primitives are exported);
+- fusion: inside an `mx.compile`d function (nn.gelu, nn.silu, ...) connected
+  elementwise ops are one fused kernel: only the outputs used outside it get
+  buffers, and each may take over a same-sized input nobody else uses.
 
 The peak counts every buffer allocated while the pass runs (outputs included);
 weights and inputs are resident and not counted here.
@@ -330,6 +333,8 @@ def _allocate(sim: _Simulator, op: Op, ins: list[_Arr], temps: list[int]) -> int
                 temps.append(sim.alloc(a.size * a.itemsize))
                 copies += 1
         return copies + 1 + (name == "AddMM")
+    if name == "Compiled":
+        return _compiled(sim, op, ins)
     if name in _ELEMENTWISE:
         for aid, a in zip(op.inputs, ins):
             # vector paths need a contiguous input; general ones a row-contiguous full-size one
@@ -344,6 +349,21 @@ def _allocate(sim: _Simulator, op: Op, ins: list[_Arr], temps: list[int]) -> int
         return 1
     for aid, sh, dt in op.outputs:   # reductions, gathers, concatenation, padding, ...: new buffers
         sim.new(aid, sh, dt)
+    return 1
+
+
+def _compiled(sim: _Simulator, op: Op, ins: list[_Arr]) -> int:
+    """A fused elementwise kernel: each output takes over a free same-sized input or allocates."""
+    taken: set[str] = set()
+    for aid, shape, dtype in op.outputs:
+        itemsize, nbytes = _ITEMSIZE.get(dtype, 4), prod(shape) * _ITEMSIZE.get(dtype, 4)
+        donor = next((i for i, a in zip(op.inputs, ins) if i not in taken and a.row_contiguous
+                      and a.size == prod(shape) and sim.donatable(i, nbytes, itemsize)), None)
+        if donor is not None:
+            taken.add(donor)
+            sim.new(aid, shape, dtype, share=sim.arrays[donor])
+        else:
+            sim.new(aid, shape, dtype)
     return 1
 
 
@@ -468,9 +488,121 @@ def forward_peak_bytes(model: Any, args: tuple, kwargs: dict, prov: Any) -> int 
         a, k = rebuild(list(values))
         return list(iter_arrays(model(*a, **k)))
 
+    import mlx.core as mx
+
+    starts, ends = mx.zeros((2, 7, 1, 8), mx.uint8), mx.zeros((3, 1, 4, 1, 5), mx.uint8)
+
+    def marked(compiled_fn: Callable, a: tuple, k: dict) -> Any:
+        """Run a compiled function's Python body between Depends markers (fused_graph)."""
+        a, k = _mark(a, starts), _mark(k, starts)
+        return _mark(compiled_fn(*a, **k), ends)
+
     try:
-        with uncompiled(), placeholder_weights(model):
+        with uncompiled(marked), placeholder_weights(model):
             graph = export_graph(fn, *found)
     except Exception:  # data-dependent code (.item(), mx.eval) cannot be exported
         return None
-    return simulate_peak(graph)
+    return simulate_peak(fused_graph(graph, starts.shape, ends.shape))
+
+
+def _mark(tree: Any, marker: Any) -> Any:
+    """`tree` with each array passed through `mx.depends(.., [marker])`."""
+    import mlx.core as mx
+
+    if isinstance(tree, mx.array):
+        return mx.depends([tree], [marker])[0]
+    if isinstance(tree, (list, tuple)) and not hasattr(tree, "_fields"):
+        return type(tree)(_mark(t, marker) for t in tree)
+    if type(tree) is dict:
+        return {key: _mark(v, marker) for key, v in tree.items()}
+    return tree
+
+
+def fused_graph(graph: OpGraph, start_shape: tuple, end_shape: tuple) -> OpGraph:
+    """Collapse the elementwise ops between compile markers into one op per fused kernel."""
+    marker_of = {aid: shape for aid, (shape, dtype) in graph.resident.items()
+                 if dtype == "uint8" and shape in (start_shape, end_shape)}
+    producer = {o[0]: k for k, op in enumerate(graph.ops) for o in op.outputs}
+    is_marker = [op.name == "Depends" and marker_of.get(op.inputs[-1]) is not None for op in graph.ops]
+    region: set[int] = set()
+    for k, op in enumerate(graph.ops):   # walk back from each end marker to the start markers
+        if not (is_marker[k] and marker_of[op.inputs[-1]] == end_shape):
+            continue
+        stack = [producer[i] for i in op.inputs[:-1] if i in producer]
+        while stack:
+            j = stack.pop()
+            if j in region or (is_marker[j] and marker_of[graph.ops[j].inputs[-1]] == start_shape):
+                continue
+            region.add(j)
+            stack.extend(producer[i] for i in graph.ops[j].inputs if i in producer)
+    fusable = {k for k in region if not is_marker[k] and graph.ops[k].name in _ELEMENTWISE | {"Broadcast"}}
+    parent = {k: k for k in fusable}
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    used_by: dict[str, set[int]] = {}
+    for k, op in enumerate(graph.ops):
+        for i in op.inputs:
+            used_by.setdefault(i, set()).add(k)
+    outputs = set(graph.outputs)
+    for k in fusable:   # a producer joins its consumers' kernel when only fusable ops read it
+        for i in graph.ops[k].inputs:
+            j = producer.get(i)
+            if j in fusable and all(used_by.get(o[0], set()) <= fusable and o[0] not in outputs
+                                    for o in graph.ops[j].outputs):
+                parent[root(j)] = root(k)
+    groups: dict[int, list[int]] = {}
+    for k in sorted(fusable):
+        groups.setdefault(root(k), []).append(k)
+    ops: list[Op] = []
+    placed: dict[int, Op] = {}
+    for members in groups.values():
+        if not any(graph.ops[k].name != "Broadcast" for k in members):
+            continue   # broadcasts alone are views
+        inside = set(members)
+        made = {o[0] for k in members for o in graph.ops[k].outputs}
+        ins = list(dict.fromkeys(i for k in members for i in graph.ops[k].inputs if i not in made))
+        outs = [o for k in members for o in graph.ops[k].outputs
+                if used_by.get(o[0], set()) - inside or o[0] in graph.outputs]
+        placed[max(members)] = Op("Compiled", ins, outs)
+        for k in members:
+            placed.setdefault(k, None)
+    for k, op in enumerate(graph.ops):
+        if k in placed:
+            if placed[k] is not None:
+                ops.append(placed[k])
+        elif not is_marker[k]:
+            ops.append(op)
+    # The markers themselves are not MLX's: each marked array is its input again.
+    alias = {o[0]: op.inputs[j] for k, op in enumerate(graph.ops) if is_marker[k]
+             for j, o in enumerate(op.outputs)}
+
+    def real(aid: str) -> str:
+        while aid in alias:
+            aid = alias[aid]
+        return aid
+
+    ops = [Op(op.name, [real(i) for i in op.inputs], op.outputs, op.args) for op in ops]
+    fused = OpGraph(ops, [real(o) for o in graph.outputs], graph.resident)
+    return fused if _acyclic(fused) else _unmarked(graph, real)   # a kernel never waits on itself
+
+
+def _unmarked(graph: OpGraph, real: Callable[[str], str]) -> OpGraph:
+    """`graph` without the compile markers (nothing fused)."""
+    ops = [Op(op.name, [real(i) for i in op.inputs], op.outputs, op.args) for op in graph.ops
+           if real(op.outputs[0][0]) == op.outputs[0][0]]
+    return OpGraph(ops, [real(o) for o in graph.outputs], graph.resident)
+
+
+def _acyclic(graph: OpGraph) -> bool:
+    import networkx as nx
+
+    producer = {o[0]: k for k, op in enumerate(graph.ops) for o in op.outputs}
+    edges = [(producer[i], k) for k, op in enumerate(graph.ops) for i in op.inputs if i in producer]
+    dag = nx.DiGraph(edges)
+    dag.add_nodes_from(range(len(graph.ops)))
+    return nx.is_directed_acyclic_graph(dag)

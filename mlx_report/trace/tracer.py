@@ -109,7 +109,7 @@ _IN_TRANSFORM = [0]   # depth of mx.grad/vmap/value_and_grad/checkpoint calls ru
 
 
 @contextmanager
-def uncompiled() -> Iterator[None]:
+def uncompiled(call: Callable | None = None) -> Iterator[None]:
     """Make every `mx.compile`d function call its Python function directly (only those).
 
     They compute the same thing, but a compiled wrapper traces once and returns new
@@ -123,6 +123,8 @@ def uncompiled() -> Iterator[None]:
     activations of the calling module, and module calls inside them are not recorded
     (they see MLX's tracer arrays, vmapped shapes): their forward and backward work is
     the calling module's own, counted when its call is exported.
+    `call(fn, args, kwargs)`, when given, runs each bypassed function (memory.py marks
+    the work MLX would fuse).
     """
     original = _COMPILED_TYPE.__call__
     functions: dict[int, Callable | None] = {}
@@ -133,7 +135,7 @@ def uncompiled() -> Iterator[None]:
             functions[key] = _python_function(compiled)
         fn = functions[key]
         if fn is not None:
-            return fn(*args, **kwargs)
+            return fn(*args, **kwargs) if call is None else call(fn, args, kwargs)
         _IN_TRANSFORM[0] += 1
         try:
             return _wrap(functools.partial(original, compiled), "transform", always=True)(*args, **kwargs)
