@@ -8,7 +8,10 @@
    dims 1024-8192, plotted to docs/scaling.svg;
 4. core (bench/core.py): the mlx-report CLI on the Llama-2-7B sample, end to end;
 5. products (bench/products.py): the diagram, PDF reports and checkpoint stats against
-   their targets. `python bench/run.py --products-only` runs this part alone.
+   their targets. `python bench/run.py --products-only` runs this part alone;
+6. memory (bench/memory.py): the peak-activation estimate beside `mx.get_peak_memory()`
+   on 24 configurations (measured figures cached per MLX version and machine);
+   `python bench/run.py --memory-only` runs this part alone.
 
 Writes bench/results.json and bench/results.md and prints the tables. The peers'
 environment bench/.venv-peers comes from bench/setup_peers.sh (`make bench` runs it).
@@ -33,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import core  # noqa: E402
 import peers  # noqa: E402
+import memory  # noqa: E402
 import products  # noqa: E402
 from measure import MAIN_PY, PEERS_PY, ROOT  # noqa: E402
 
@@ -122,11 +126,13 @@ def main() -> None:
 
     core_result = core.run(RUNS_CORE)
     products_result = products.run(3, log)
+    log("memory: estimate vs mx.get_peak_memory(), 24 configurations")
+    memory_result = memory.run(log=log)
 
     result = {"machine": mach, "versions": vers, "runs": {"mlx_tools": RUNS_FAST, "torch_tools": RUNS_SLOW,
               "torch_tools_7b": RUNS_LARGE, "core": RUNS_CORE},
               "crosscheck": check, "side_by_side": rows, "scaling": scaling, "core": core_result,
-              "products": products_result,
+              "products": products_result, "memory": memory_result,
               "slower_than_torchinfo": peers.slower_than_torchinfo(rows)}
     result["bench_seconds"] = round(time.perf_counter() - started)
     (ROOT / "bench" / "results.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -179,6 +185,8 @@ def markdown(result: dict) -> list[str]:
         lines += ["", "### Products: diagram, reports, checkpoint stats", "",
                   f"{machine_line}; fresh processes, medians of 3.", "",
                   *products.markdown(result["products"])]
+    if result.get("memory"):
+        lines += ["", "### Memory: estimate vs measured", "", *memory.markdown(result["memory"])]
     return lines
 
 
@@ -189,6 +197,12 @@ if __name__ == "__main__":
         result["products"] = products.run(3)
         path.write_text(json.dumps(result, indent=2) + "\n")
         (ROOT / "bench" / "results.md").write_text("\n".join(markdown(result)) + "\n")
+    elif sys.argv[1:] == ["--memory-only"]:  # memory.run merges into results.json itself
+        path = ROOT / "bench" / "results.json"
+        memory.run()
+        result = json.loads(path.read_text())
+        (ROOT / "bench" / "results.md").write_text("\n".join(markdown(result)) + "\n")
+        print("\n".join(memory.markdown(result["memory"])))
     elif sys.argv[1:] == ["--markdown-only"]:  # re-render results.md from results.json
         md = markdown(json.loads((ROOT / "bench" / "results.json").read_text()))
         (ROOT / "bench" / "results.md").write_text("\n".join(md) + "\n")
