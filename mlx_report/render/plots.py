@@ -205,7 +205,7 @@ def activation_chart(leaves: Sequence[CallCost], block_index: Sequence[int],
     if peak_live:
         y = top + plot_h - plot_h * peak_live / peak
         body.append(_line(left, y, left + plot_w, y, FLAG_COLOUR, dash=True))
-        body.append(_text(left + plot_w - 2, y - 3, f"peak live activations (estimate): "
+        body.append(_text(left + plot_w - 2, y - 3, f"peak activation memory (estimate, MLX CPU): "
                                                      f"{fmt_bytes(peak_live)}", 8.5, anchor="end",
                           fill=FLAG_COLOUR))
     height = label_y + longest * 7.5 * 0.5 + 8

@@ -185,7 +185,7 @@ def key_figures(graph: ModelGraph) -> list[Figure]:
                 *([f"peak measured (mx.get_peak_memory) {fmt_bytes(t.measured_peak_bytes)} "
                    f"({fmt_int(t.measured_peak_bytes)} bytes)"] if t.measured_peak_bytes is not None else [])]),
         Figure("Estimated total memory", fmt_bytes(estimated), f"{fmt_int(estimated)} bytes",
-               ["parameters + peak live activations",
+               ["parameters + peak activation memory (estimate)",
                 f"inputs {fmt_bytes(t.input_bytes)} ({fmt_int(t.input_bytes)} bytes), in the peak"]),
         Figure("Structure", f"{fmt_int(t.calls)} calls", f"depth {t.max_depth}",
                ["module calls in one forward pass", "deepest call level (model = 0)"]),
@@ -276,7 +276,7 @@ def costs(graph: ModelGraph, top_n: int = 10) -> Costs:
 
 CONVENTION_TITLES = {
     "mac": "MAC", "flops": "FLOPs", "params": "Parameters", "activation_bytes": "Activation memory",
-    "peak_activation_bytes": "Peak live activations", "self_total": "Self and total",
+    "peak_activation_bytes": "Peak activation memory", "self_total": "Self and total",
 }
 
 
