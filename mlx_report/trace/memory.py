@@ -178,11 +178,24 @@ class _Arr:
         return self.strides == _row_strides(self.shape, self.strides)
 
     @property
+    def col_contiguous(self) -> bool:
+        return self.strides == _col_strides(self.shape, self.strides)
+
+    @property
     def contiguous(self) -> bool:
-        """Row- or column-contiguous without holes (what unary/copy vector paths need)."""
+        """MLX's `contiguous` flag: dense without holes in any axis order (a transpose keeps it).
+
+        The vector paths of unary and scalar-binary ops need only this: they run over the
+        buffer flat and give the output the input's strides.
+        """
         if self.data_size != self.size:
             return False
-        return self.row_contiguous or self.strides == _col_strides(self.shape, self.strides)
+        acc = 1
+        for stride, dim in sorted((s, d) for s, d in zip(self.strides, self.shape) if d != 1):
+            if stride != acc:
+                return False
+            acc *= dim
+        return True
 
 
 def _row_strides(shape: tuple[int, ...], like: tuple[int, ...] = ()) -> tuple[int, ...]:
@@ -335,6 +348,19 @@ def _allocate(sim: _Simulator, op: Op, ins: list[_Arr], temps: list[int]) -> int
         return copies + 1 + (name == "AddMM")
     if name == "Compiled":
         return _compiled(sim, op, ins)
+    if name in _ELEMENTWISE and len(ins) == 2 and name != "Full":
+        return _binary(sim, op, ins)
+    if name == "Softmax" and ins:
+        a = ins[0]
+        if a.contiguous and a.strides[-1:] in ((1,), ()):
+            if sim.donatable(op.inputs[0], nbytes, itemsize):
+                sim.new(oid, shape, dtype, share=a)
+            else:
+                sim.new(oid, shape, dtype, like=a)
+            return 1
+        temps.append(sim.alloc(nbytes))   # contiguous copy first, then it is taken over
+        sim.new(oid, shape, dtype)
+        return 2
     if name in _ELEMENTWISE:
         for aid, a in zip(op.inputs, ins):
             # vector paths need a contiguous input; general ones a row-contiguous full-size one
@@ -349,6 +375,31 @@ def _allocate(sim: _Simulator, op: Op, ins: list[_Arr], temps: list[int]) -> int
         return 1
     for aid, sh, dt in op.outputs:   # reductions, gathers, concatenation, padding, ...: new buffers
         sim.new(aid, sh, dt)
+    return 1
+
+
+def _binary(sim: _Simulator, op: Op, ins: list[_Arr]) -> int:
+    """A binary op's output as `set_binary_op_output_data` makes it (backend/common/binary.h)."""
+    oid, shape, dtype = op.outputs[0]
+    itemsize = _ITEMSIZE.get(dtype, 4)
+    nbytes = prod(shape) * itemsize
+    (ia, a), (ib, b) = zip(op.inputs, ins)
+    a_don, b_don = sim.donatable(ia, nbytes, itemsize), sim.donatable(ib, nbytes, itemsize)
+    if a.data_size == 1 and b.data_size == 1:
+        sim.arrays[oid] = _Arr(shape, itemsize, a.strides, 1, sim.alloc(itemsize))
+    elif a.data_size == 1 and b.contiguous:          # scalar-vector: runs over b flat
+        sim.new(oid, shape, dtype, share=b) if b_don else sim.new(oid, shape, dtype, like=b)
+    elif b.data_size == 1 and a.contiguous:
+        sim.new(oid, shape, dtype, share=a) if a_don else sim.new(oid, shape, dtype, like=a)
+    elif (a.row_contiguous and b.row_contiguous and a.data_size == a.size and b.data_size == b.size) \
+            or (a.col_contiguous and b.col_contiguous and a.data_size == a.size and b.data_size == b.size):
+        donor = a if a_don else b if b_don else None
+        sim.new(oid, shape, dtype, share=donor) if donor else sim.new(oid, shape, dtype, like=a)
+    else:                                            # general: a full-size row-contiguous donor
+        size = prod(shape)
+        donor = next((x for x, d in ((a, a_don), (b, b_don))
+                      if d and x.row_contiguous and x.size == size), None)
+        sim.new(oid, shape, dtype, share=donor) if donor else sim.new(oid, shape, dtype)
     return 1
 
 
