@@ -21,7 +21,12 @@ Replays the primitive graph (`mx.export_function`, nothing evaluated) the way
   axes, `mx.fast` ops run unfused on the CPU (their basic primitives are exported);
 - fusion: inside an `mx.compile`d function (nn.gelu, nn.silu, ...) connected
   elementwise ops are one fused kernel: only the outputs used outside it get
-  buffers, and each may take over a same-sized input nobody else uses.
+  buffers, and each may take over a same-sized input nobody else uses;
+- merged views undone: export simplifies its graph (equal scalars become one, then
+  equal ops on equal inputs merge), so the three `Flatten(y)` of a q/k/v projection,
+  or every layer's broadcast of the same constant, arrive as one view. `mx.eval`
+  runs each one (a queued no-op task apiece, which sets how far the main thread
+  runs ahead): `unmerged_views` gives every consumer its own copy of a view again.
 
 The peak counts every buffer allocated while the pass runs (outputs included);
 weights and inputs are resident and not counted here.
@@ -514,6 +519,42 @@ def _convolution(sim: _Simulator, op: Op, ins: list[_Arr], temps: list[int]) -> 
     return tasks
 
 
+def unmerged_views(graph: OpGraph) -> OpGraph:
+    """`graph` with one copy of each single-output view per consumer (module docstring).
+
+    Export's simplification merges views that the model computed once per use; the
+    real graph MLX evaluates has each of them. Walking back to front, a view read by
+    several ops is cloned for all but the first, so chains of views unmerge whole.
+    """
+    ops = [Op(op.name, list(op.inputs), op.outputs, op.args) for op in graph.ops]
+    users: dict[str, list[Op]] = {}
+    for op in ops:
+        for i in dict.fromkeys(op.inputs):
+            users.setdefault(i, []).append(op)
+    outputs = set(graph.outputs)
+    clones: dict[int, list[Op]] = {}
+    for k in range(len(ops) - 1, -1, -1):
+        op = ops[k]
+        if op.name not in _VIEWS or len(op.outputs) != 1:
+            continue
+        oid, shape, dtype = op.outputs[0]
+        readers = users.get(oid, [])
+        for n, reader in enumerate(readers if oid in outputs else readers[1:]):
+            new_id = f"{oid}~{n}"
+            reader.inputs = [new_id if i == oid else i for i in reader.inputs]
+            clone = Op(op.name, list(op.inputs), [(new_id, shape, dtype)], op.args)
+            clones.setdefault(k, []).append(clone)
+            for i in dict.fromkeys(op.inputs):
+                users.setdefault(i, []).append(clone)
+    if not clones:
+        return graph
+    merged: list[Op] = []
+    for k, op in enumerate(ops):
+        merged.append(op)
+        merged.extend(clones.get(k, []))
+    return OpGraph(merged, list(graph.outputs), graph.resident)
+
+
 def simulate_peak(graph: OpGraph) -> int:
     """Peak bytes allocated while `mx.eval` runs `graph` on the CPU (module docstring)."""
     sim = _Simulator(graph)
@@ -553,7 +594,7 @@ def forward_peak_bytes(model: Any, args: tuple, kwargs: dict, prov: Any) -> int 
             graph = export_graph(fn, *found)
     except Exception:  # data-dependent code (.item(), mx.eval) cannot be exported
         return None
-    return simulate_peak(fused_graph(graph, starts.shape, ends.shape))
+    return simulate_peak(unmerged_views(fused_graph(graph, starts.shape, ends.shape)))
 
 
 def _mark(tree: Any, marker: Any) -> Any:
