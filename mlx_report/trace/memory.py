@@ -524,7 +524,9 @@ def unmerged_views(graph: OpGraph) -> OpGraph:
 
     Export's simplification merges views that the model computed once per use; the
     real graph MLX evaluates has each of them. Walking back to front, a view read by
-    several ops is cloned for all but the first, so chains of views unmerge whole.
+    several ops is cloned for all but the first, so chains of views unmerge whole. A
+    view read only by slices (`qkv[0], qkv[1], qkv[2]`) is the idiom of one shared
+    view and stays one.
     """
     ops = [Op(op.name, list(op.inputs), op.outputs, op.args) for op in graph.ops]
     users: dict[str, list[Op]] = {}
@@ -535,10 +537,12 @@ def unmerged_views(graph: OpGraph) -> OpGraph:
     clones: dict[int, list[Op]] = {}
     for k in range(len(ops) - 1, -1, -1):
         op = ops[k]
-        if op.name not in _VIEWS or len(op.outputs) != 1:
-            continue
+        if op.name not in _VIEWS or op.name == "Depends" or len(op.outputs) != 1:
+            continue   # (Depends: compile markers, read once per call)
         oid, shape, dtype = op.outputs[0]
         readers = users.get(oid, [])
+        if len(readers) > 1 and all(r.name in ("Slice", "Split", "Gather") for r in readers):
+            continue   # parts of one array (`qkv[0], qkv[1], qkv[2]`): one view, shared
         for n, reader in enumerate(readers if oid in outputs else readers[1:]):
             new_id = f"{oid}~{n}"
             reader.inputs = [new_id if i == oid else i for i in reader.inputs]
@@ -594,7 +598,8 @@ def forward_peak_bytes(model: Any, args: tuple, kwargs: dict, prov: Any) -> int 
             graph = export_graph(fn, *found)
     except Exception:  # data-dependent code (.item(), mx.eval) cannot be exported
         return None
-    return simulate_peak(unmerged_views(fused_graph(graph, starts.shape, ends.shape)))
+    # unmerge first: a view merged across two compiled calls would join their kernels
+    return simulate_peak(fused_graph(unmerged_views(graph), starts.shape, ends.shape))
 
 
 def _mark(tree: Any, marker: Any) -> Any:
@@ -678,7 +683,12 @@ def fused_graph(graph: OpGraph, start_shape: tuple, end_shape: tuple) -> OpGraph
             aid = alias[aid]
         return aid
 
-    ops = [Op(op.name, [real(i) for i in op.inputs], op.outputs, op.args) for op in ops]
+    def real_inputs(op: Op) -> list[str]:
+        ins = [real(i) for i in op.inputs]
+        # a kernel reads each array once (its markers made one input look like two)
+        return list(dict.fromkeys(ins)) if op.name == "Compiled" else ins
+
+    ops = [Op(op.name, real_inputs(op), op.outputs, op.args) for op in ops]
     fused = OpGraph(ops, [real(o) for o in graph.outputs], graph.resident)
     return fused if _acyclic(fused) else _unmarked(graph, real)   # a kernel never waits on itself
 
