@@ -18,7 +18,7 @@ import pytest
 
 from mlx_report.trace import trace
 from mlx_report.trace.measure import MeasureRefused, check_measurable, measure_forward, measure_graph
-from mlx_report.trace.memory import eval_order, export_graph, simulate_peak
+from mlx_report.trace.memory import eval_order, export_graph, replay_graph, simulate_peak
 from tests.conftest import load_sample_module
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,6 +164,91 @@ def test_gelu_is_one_fused_kernel():
     graph = trace(MLP(), mx.zeros((64, 512)))
     x, h1, h2, y = 64 * 512 * 4, 64 * 2048 * 4, 64 * 512 * 4, 64 * 10 * 4
     assert graph.totals.peak_activation_bytes == x + h1 + h2 + y
+
+
+class ScaledTranspose(nn.Module):
+    def __call__(self, x):
+        return mx.exp(x).transpose(1, 0, 2) * 2.0   # neither row- nor column-major
+
+
+def test_scalar_op_on_a_transpose_takes_over_its_buffer():
+    # MLX's `contiguous` flag survives a transpose: scalar * y.T runs over y's buffer flat
+    # and writes over it (attention's scaled q); only exp(x) is ever allocated.
+    x = mx.zeros((16, 64, 128))
+    estimate, measured = _estimate_and_measure(ScaledTranspose(), x)
+    assert estimate == 2 * x.nbytes
+    _assert_measured(estimate, measured)
+
+
+class LinearGelu(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(64, 256)
+
+    def __call__(self, x):
+        return nn.gelu(self.fc(x)) * 2.0
+
+
+def test_fused_kernel_reads_its_input_once_and_takes_it_over():
+    # gelu reads x twice inside the kernel; MLX sees one input, and writes over it
+    # (guards the replay: cloned markers once made the kernel see its input twice)
+    x = mx.zeros((32, 64))
+    estimate, measured = _estimate_and_measure(LinearGelu(), x)
+    assert estimate == x.nbytes + 32 * 256 * 4
+    _assert_measured(estimate, measured)
+
+
+def test_views_merged_by_export_are_unmerged():
+    # export merges the two equal reshapes; mx.eval runs both (one queued task each)
+    def f(x):
+        return [x.reshape(64, 64) + 1.0, x.reshape(64, 64) * 2.0]
+
+    x = mx.zeros((4096,))
+    assert [op.name for op in export_graph(f, x).ops].count("Reshape") == 1
+    assert [op.name for op in replay_graph(f, x).ops].count("Reshape") == 2
+
+
+def test_views_read_as_parts_stay_shared():
+    def f(x):
+        qkv = x.reshape(3, 64, 64).transpose(0, 2, 1)
+        return [qkv[0] + 1.0, qkv[1] * 2.0, qkv[2] - 1.0]
+
+    names = [op.name for op in replay_graph(f, mx.zeros((3 * 4096,))).ops]
+    assert names.count("Transpose") == 1
+
+
+def test_compiled_calls_fuse_despite_a_shared_constant():
+    # both relus broadcast the same 0 to the same shape; export merges those broadcasts,
+    # which must not join the two kernels into one (that used to undo all fusion)
+    def f(x):
+        return [nn.relu(nn.relu(x * 2.0) * 3.0)]
+
+    names = [op.name for op in replay_graph(f, mx.zeros((64, 64))).ops]
+    assert names.count("Compiled") == 2
+
+
+_PHASES = """
+import collections, mlx.core as mx
+from tests.test_memory import load_sample_module, measure_forward, trace
+model, x = load_sample_module("encoder").build_model(), mx.zeros((1, 128, 256))
+estimate = trace(model, x).totals.peak_activation_bytes
+peaks = []
+for _ in range(10):  # one queued task each: every phase of MLX's groups of ten tasks
+    peaks.append(measure_forward(model, (x,)).peak_bytes + x.nbytes)
+    mx.eval(mx.zeros((2, 2)).T)
+print(estimate, *peaks)
+"""
+
+
+def test_encoder_sample_matches_measured_in_most_phases():
+    # 4 pre-LN layers, float32: the window of queued tasks sets the peak (was 1.107x).
+    # MLX's own peak moves by a buffer or two with the phase of its task counter.
+    out = subprocess.run([sys.executable, "-c", _PHASES], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    estimate, *peaks = map(int, out.stdout.split())
+    assert sum(abs(estimate / p - 1) <= 0.01 for p in peaks) >= 5, (estimate, peaks)
+    assert max(peaks) / min(peaks) <= 1.10, peaks
 
 
 def test_eval_order_runs_inputs_before_consumers():

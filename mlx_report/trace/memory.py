@@ -575,7 +575,6 @@ def forward_peak_bytes(model: Any, args: tuple, kwargs: dict, prov: Any) -> int 
     """
     from .call_costs import _split_activations, placeholder_weights
     from .provenance import iter_arrays
-    from .tracer import uncompiled
 
     found: list = []
     rebuild = _split_activations((args, kwargs), prov, found)
@@ -584,7 +583,19 @@ def forward_peak_bytes(model: Any, args: tuple, kwargs: dict, prov: Any) -> int 
         a, k = rebuild(list(values))
         return list(iter_arrays(model(*a, **k)))
 
+    try:
+        with placeholder_weights(model):
+            graph = replay_graph(fn, *found)
+    except Exception:  # data-dependent code (.item(), mx.eval) cannot be exported
+        return None
+    return simulate_peak(graph)
+
+
+def replay_graph(fn: Callable, *inputs: Any) -> OpGraph:
+    """The primitives `mx.eval` would run for `fn(*inputs)`: exported, views unmerged, kernels fused."""
     import mlx.core as mx
+
+    from .tracer import uncompiled
 
     starts, ends = mx.zeros((2, 7, 1, 8), mx.uint8), mx.zeros((3, 1, 4, 1, 5), mx.uint8)
 
@@ -593,13 +604,10 @@ def forward_peak_bytes(model: Any, args: tuple, kwargs: dict, prov: Any) -> int 
         a, k = _mark(a, starts), _mark(k, starts)
         return _mark(compiled_fn(*a, **k), ends)
 
-    try:
-        with uncompiled(marked), placeholder_weights(model):
-            graph = export_graph(fn, *found)
-    except Exception:  # data-dependent code (.item(), mx.eval) cannot be exported
-        return None
+    with uncompiled(marked):
+        graph = export_graph(fn, *inputs)
     # unmerge first: a view merged across two compiled calls would join their kernels
-    return simulate_peak(fused_graph(unmerged_views(graph), starts.shape, ends.shape))
+    return fused_graph(unmerged_views(graph), starts.shape, ends.shape)
 
 
 def _mark(tree: Any, marker: Any) -> Any:
